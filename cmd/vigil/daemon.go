@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+
+	sddaemon "github.com/coreos/go-systemd/v22/daemon"
+
+	"github.com/vigil-ha/vigil/internal/daemon"
+)
+
+// keepalived's default pid files.
+const (
+	defaultPidFile      = "/run/keepalived.pid"
+	defaultVRRPPidFile  = "/run/keepalived_vrrp.pid"
+	defaultCheckPidFile = "/run/keepalived_check.pid"
+	daemonizedEnv       = "VIGIL_DAEMONIZED"
+)
+
+// runDaemon loads the configuration and runs until ctx is done. vigil is
+// one process (goroutines, not children): the VRRP and checker pid files
+// hold the same pid so that keepalived's tooling can still signal them.
+func runDaemon(ctx context.Context, o options, stderr io.Writer) int {
+	if !o.dontFork && os.Getenv(daemonizedEnv) == "" {
+		return daemonize(stderr)
+	}
+	log, closeLog, err := newLogger(o, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil: %v\n", err)
+		return 1
+	}
+	defer closeLog()
+
+	cfg, ds := load(o)
+	for _, d := range ds {
+		log.Warn(d.String())
+	}
+	if cfg == nil {
+		log.Error("cannot run: the configuration could not be read")
+		return 1
+	}
+	pids := pidFiles(o)
+	for _, f := range pids {
+		if err := os.WriteFile(f, []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
+			log.Warn("cannot write pid file", "file", f, "err", err)
+		}
+	}
+	defer func() {
+		for _, f := range pids {
+			os.Remove(f)
+		}
+	}()
+
+	log.Info("Starting vigil (keepalived-compatible)", "version", Version, "config", o.configFile)
+	if o.checkOnly {
+		log.Warn("-C: the checker subsystem is not part of this build yet; nothing to run")
+		<-ctx.Done()
+		return 0
+	}
+	d, err := daemon.New(cfg, daemon.LinuxEdges{}, daemon.Options{KeepVIPs: o.keepVRRP}, log)
+	if err != nil {
+		log.Error("cannot run the configuration", "err", err)
+		return 1
+	}
+	ready := func() { _, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyReady) }
+	err = d.Run(ctx, ready)
+	_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyStopping)
+	if err != nil {
+		log.Error("stopped on error", "err", err)
+		return 1
+	}
+	log.Info("Stopped vigil")
+	return 0
+}
+
+func pidFiles(o options) []string {
+	main, vrrpPid, check := o.pidFile, o.vrrpPidFile, o.checkPidFile
+	if main == "" {
+		main = defaultPidFile
+	}
+	if vrrpPid == "" {
+		vrrpPid = defaultVRRPPidFile
+	}
+	if check == "" {
+		check = defaultCheckPidFile
+	}
+	files := []string{main}
+	if !o.checkOnly {
+		files = append(files, vrrpPid)
+	}
+	if !o.vrrpOnly {
+		files = append(files, check)
+	}
+	return files
+}
+
+// daemonize starts vigil again in a new session, detached from the
+// terminal, and returns at once as keepalived's parent does when it forks.
+func daemonize(stderr io.Writer) int {
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil: cannot daemonize: %v\n", err)
+		return 1
+	}
+	devnull, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil: cannot daemonize: %v\n", err)
+		return 1
+	}
+	defer devnull.Close()
+	cmd := exec.Command(exe, os.Args[1:]...)
+	cmd.Env = append(os.Environ(), daemonizedEnv+"=1")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = devnull, devnull, devnull
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(stderr, "vigil: cannot daemonize: %v\n", err)
+		return 1
+	}
+	return 0
+}
+

@@ -1,0 +1,512 @@
+package vrrp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The runner's edges: narrow interfaces over the sockets and netlink, so
+// that tests drive the runner with recording fakes (style §2).
+
+// PacketConn moves raw VRRP datagrams; *Conn implements it.
+type PacketConn interface {
+	ReadPacket(ctx context.Context) (Packet, error)
+	WritePacket(payload []byte, dst netip.Addr) error
+}
+
+// DatagramWriter sends a whole IPv4 datagram (IP_HDRINCL), needed for AH,
+// whose ICV covers the IP header. *Conn implements it.
+type DatagramWriter interface {
+	WriteDatagram(datagram []byte) error
+}
+
+// AddrManager adds and removes virtual addresses and routes; *Addrs
+// implements it.
+type AddrManager interface {
+	AddVIP(ctx context.Context, v VIP) error
+	DelVIP(ctx context.Context, v VIP) error
+	AddRoute(ctx context.Context, r VirtualRoute) error
+	DelRoute(ctx context.Context, r VirtualRoute) error
+	List(ctx context.Context, dev string) ([]netip.Prefix, error)
+}
+
+// AddrAnnouncer sends one gratuitous ARP or unsolicited NA; *Announcer
+// implements it.
+type AddrAnnouncer interface {
+	Announce(vip netip.Addr) error
+}
+
+// Notifier receives state transitions for notify scripts, FIFOs and mail.
+// It must not block.
+type Notifier interface {
+	NotifyState(instance string, from, to State, priority uint8)
+}
+
+// RunnerConfig is everything a Runner needs beyond its Instance.
+type RunnerConfig struct {
+	Instance InstanceConfig
+	// Interface is the instance's interface, for logs and stale-VIP cleanup.
+	Interface string
+	// VIPs are the kernel view of Instance.VIPs and ExcludedVIPs (dev,
+	// label, scope, mask), one per address.
+	VIPs   []VIP
+	Routes []VirtualRoute
+	// Src is the advert source address (the interface's primary
+	// address, mcast_src_ip or unicast_src_ip).
+	Src netip.Addr
+	// Dsts are where adverts go: the multicast group, or each unicast peer.
+	Dsts []netip.Addr
+	// Expect is what received adverts are checked against.
+	Expect Expect
+	// AuthPass is the auth_pass key for PASS and AH (VRRPv2).
+	AuthPass [8]byte
+	// GARPInterval spaces announcements (vrrp_garp_interval /
+	// vrrp_gna_interval); 0 sends them back to back.
+	GARPInterval time.Duration
+}
+
+// RunnerDeps are the edges a Runner drives.
+type RunnerDeps struct {
+	Conn     PacketConn
+	Addrs    AddrManager   // nil: VIPs are not touched (tests, -V)
+	Announce AddrAnnouncer // nil: no GARP/NA
+	Notify   Notifier      // nil: none
+	Now      func() time.Time
+}
+
+// Stats are a runner's counters; safe to read from any goroutine.
+type Stats struct {
+	AdvertsSent     atomic.Uint64
+	AdvertsReceived atomic.Uint64
+	Transitions     atomic.Uint64
+	Drops           [numDropReasons]atomic.Uint64
+	// Foreign counts adverts of other VRIDs seen on the shared socket,
+	// which are not drops of this instance.
+	Foreign atomic.Uint64
+}
+
+// Snapshot is a runner's state as `vigil status` shows it.
+type Snapshot struct {
+	Name       string
+	VRID       uint8
+	Interface  string
+	State      State
+	Priority   uint8
+	BasePrio   uint8
+	VIPs       []netip.Addr
+	LastMaster netip.Addr // source of the last accepted advert
+	LastPrio   uint8
+	Since      time.Time // of the last transition
+}
+
+// Runner owns one Instance, its timer and the goroutine that reads its
+// socket. It is the only place where VRRP meets the clock and the network.
+type Runner struct {
+	cfg  RunnerConfig
+	deps RunnerDeps
+	log  *slog.Logger
+	in   *Instance
+
+	Stats Stats
+	snap  atomic.Pointer[Snapshot]
+
+	events chan Event
+	ahSeq  uint32
+	ipID   uint16
+	wg     sync.WaitGroup // announcement goroutines
+}
+
+// NewRunner builds a runner; nothing runs until Run.
+func NewRunner(cfg RunnerConfig, deps RunnerDeps, log *slog.Logger) (*Runner, error) {
+	in, err := NewInstance(cfg.Instance)
+	if err != nil {
+		return nil, err
+	}
+	if deps.Conn == nil {
+		return nil, errors.New("vrrp runner: no connection")
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if len(cfg.Dsts) == 0 {
+		return nil, fmt.Errorf("(%s) no advert destination", cfg.Instance.Name)
+	}
+	r := &Runner{cfg: cfg, deps: deps, log: log, in: in, events: make(chan Event, 16)}
+	r.publish(time.Time{}, netip.Addr{}, 0)
+	return r, nil
+}
+
+// Name returns the instance name.
+func (r *Runner) Name() string { return r.cfg.Instance.Name }
+
+// Snapshot returns the latest published state.
+func (r *Runner) Snapshot() Snapshot { return *r.snap.Load() }
+
+// Track delivers a tracking change (weight, fault) to the instance. It
+// never blocks for long: the runner's loop drains the channel.
+func (r *Runner) Track(ctx context.Context, tc TrackChange) {
+	select {
+	case r.events <- tc:
+	case <-ctx.Done():
+	}
+}
+
+// Run runs the instance until ctx is done, then shuts it down (priority-0
+// advert if master, VIPs removed) and returns once that is finished.
+func (r *Runner) Run(ctx context.Context) error {
+	pkts := make(chan Packet, 64)
+	readCtx, stopRead := context.WithCancel(ctx)
+	readErr := make(chan error, 1)
+	go func() { readErr <- r.readLoop(readCtx, pkts) }()
+	defer func() {
+		stopRead()
+		<-readErr
+		r.wg.Wait()
+	}()
+
+	r.cleanStale(ctx)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	r.step(ctx, Startup{}, netip.Addr{})
+	for {
+		r.resetTimer(timer)
+		select {
+		case <-ctx.Done():
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			r.step(sctx, Shutdown{}, netip.Addr{})
+			cancel()
+			return nil
+		case err := <-readErr:
+			readErr <- err
+			if ctx.Err() == nil {
+				return fmt.Errorf("(%s) VRRP socket: %w", r.Name(), err)
+			}
+		case p := <-pkts:
+			r.receive(ctx, p)
+		case ev := <-r.events:
+			r.step(ctx, ev, netip.Addr{})
+		case <-timer.C:
+			r.step(ctx, Timeout{}, netip.Addr{})
+		}
+	}
+}
+
+func (r *Runner) resetTimer(t *time.Timer) {
+	d := r.in.Deadline()
+	if d.IsZero() {
+		t.Reset(time.Hour)
+		return
+	}
+	t.Reset(max(d.Sub(r.deps.Now()), 0))
+}
+
+func (r *Runner) readLoop(ctx context.Context, out chan<- Packet) error {
+	for {
+		p, err := r.deps.Conn.ReadPacket(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		select {
+		case out <- p:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// receive decodes and validates one datagram, counting a drop by reason,
+// and hands an accepted advert to the instance.
+func (r *Runner) receive(ctx context.Context, p Packet) {
+	adv, rx, err := r.decode(p)
+	if err == nil {
+		want := r.cfg.Expect
+		want.AHSeq = r.ahSeq
+		err = Validate(adv, rx, want)
+	}
+	if err != nil {
+		reason, _ := ReasonOf(err)
+		if reason == DropWrongVRID {
+			r.Stats.Foreign.Add(1)
+			return
+		}
+		if reason < numDropReasons {
+			r.Stats.Drops[reason].Add(1)
+		}
+		r.log.Debug("VRRP packet dropped", "from", p.Src, "reason", reason.String(), "err", err)
+		return
+	}
+	if rx.AH != nil {
+		r.ahSeq = rx.AH.Seq
+	}
+	r.Stats.AdvertsReceived.Add(1)
+	r.step(ctx, AdvertRecv{Src: rx.Src, Adv: adv}, rx.Src)
+}
+
+func (r *Runner) decode(p Packet) (Advert, RxMeta, error) {
+	rx := RxMeta{Src: p.Src, Dst: p.Dst, TTL: p.TTL}
+	if p.Datagram != nil {
+		ip, err := DecodeIPv4(p.Datagram)
+		if err != nil {
+			return Advert{}, rx, err
+		}
+		rx.Src, rx.Dst, rx.TTL = ip.IP.Src, ip.IP.Dst, int(ip.IP.TTL)
+		if ip.AH != nil {
+			if err := VerifyAH(p.Datagram, r.cfg.AuthPass, r.cfg.Expect.Unicast); err != nil {
+				return Advert{}, rx, err
+			}
+			rx.AH = ip.AH
+		}
+		return ip.Advert, rx, nil
+	}
+	adv, err := DecodeAdvert(p.Payload, p.Src, p.Dst)
+	return adv, rx, err
+}
+
+// step feeds one event to the instance and performs the actions it returns.
+func (r *Runner) step(ctx context.Context, ev Event, from netip.Addr) {
+	now := r.deps.Now()
+	acts := r.in.Step(now, ev)
+	for _, a := range acts {
+		r.perform(ctx, now, a)
+	}
+	snap := r.snap.Load()
+	lastFrom, lastPrio, since := snap.LastMaster, snap.LastPrio, snap.Since
+	if recv, ok := ev.(AdvertRecv); ok {
+		lastFrom, lastPrio = from, recv.Adv.Priority
+	}
+	for _, a := range acts {
+		if _, ok := a.(Notify); ok {
+			since = now
+		}
+	}
+	r.publish(since, lastFrom, lastPrio)
+}
+
+func (r *Runner) publish(since time.Time, lastFrom netip.Addr, lastPrio uint8) {
+	c := r.cfg.Instance
+	r.snap.Store(&Snapshot{
+		Name: c.Name, VRID: c.VRID, Interface: r.cfg.Interface,
+		State: r.in.State(), Priority: r.in.Priority(), BasePrio: c.Priority,
+		VIPs: slices.Concat(c.VIPs, c.ExcludedVIPs), LastMaster: lastFrom, LastPrio: lastPrio, Since: since,
+	})
+}
+
+func (r *Runner) perform(ctx context.Context, now time.Time, a Action) {
+	name := r.Name()
+	switch a := a.(type) {
+	case SendAdvert:
+		if err := r.sendAdvert(a.Priority); err != nil {
+			r.log.Warn(fmt.Sprintf("(%s) failed to send advert", name), "err", err)
+		}
+	case AddVIPs:
+		r.addVIPs(ctx, a.Addrs)
+	case DelVIPs:
+		r.delVIPs(ctx, a.Addrs)
+	case Announce:
+		r.announce(ctx, a)
+	case Notify:
+		r.Stats.Transitions.Add(1)
+		r.logTransition(a)
+		if r.deps.Notify != nil {
+			r.deps.Notify.NotifyState(name, a.From, a.To, r.in.Priority())
+		}
+	case PriorityChanged:
+		r.log.Info(fmt.Sprintf("(%s) Changing effective priority from %d to %d", name, a.From, a.To))
+	case MasterRxLowerPrio:
+		r.log.Info(fmt.Sprintf("(%s) Master received advert from %s with lower priority %d, ours %d, forcing new election",
+			name, a.Src, a.Priority, r.in.Priority()))
+	case SyncGroupNotify:
+		r.log.Info(fmt.Sprintf("VRRP_Group(%s) Syncing instances to %s state", a.Group, a.To))
+	default:
+		r.log.Warn("unhandled VRRP action", "action", fmt.Sprintf("%T", a))
+	}
+}
+
+// logTransition uses keepalived's wording so operators' greps keep working.
+func (r *Runner) logTransition(n Notify) {
+	name := r.Name()
+	switch n.To {
+	case StateMaster:
+		r.log.Info(fmt.Sprintf("(%s) Entering MASTER STATE", name), "from", n.From.String(), "reason", n.Reason)
+	case StateBackup:
+		r.log.Info(fmt.Sprintf("(%s) Entering BACKUP STATE", name), "from", n.From.String(), "reason", n.Reason)
+	case StateFault:
+		r.log.Info(fmt.Sprintf("(%s) Entering FAULT STATE", name), "from", n.From.String(), "reason", n.Reason)
+	case StateStop:
+		r.log.Info(fmt.Sprintf("(%s) Stopped", name), "from", n.From.String())
+	default:
+		r.log.Info(fmt.Sprintf("(%s) Entering %s STATE", name, n.To), "from", n.From.String(), "reason", n.Reason)
+	}
+}
+
+func (r *Runner) sendAdvert(prio uint8) error {
+	adv := r.in.Advert(prio)
+	if adv.Version == 2 {
+		adv.AuthType = r.cfg.Expect.AuthType
+		if adv.AuthType == AuthPass {
+			adv.AuthData = r.cfg.AuthPass
+		}
+	}
+	var errs []error
+	for _, dst := range r.cfg.Dsts {
+		var err error
+		if adv.AuthType == AuthAH {
+			err = r.sendAH(adv, dst)
+		} else {
+			var b []byte
+			b, err = adv.Marshal(r.cfg.Src, dst)
+			if err == nil {
+				err = r.deps.Conn.WritePacket(b, dst)
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("to %s: %w", dst, err))
+			continue
+		}
+		r.Stats.AdvertsSent.Add(1)
+	}
+	return errors.Join(errs...)
+}
+
+// sendAH builds the whole IPv4 datagram, because the AH ICV covers the IP
+// header (keepalived auth_type AH).
+func (r *Runner) sendAH(adv Advert, dst netip.Addr) error {
+	w, ok := r.deps.Conn.(DatagramWriter)
+	if !ok {
+		return errors.New("auth_type AH needs a raw IPv4 socket")
+	}
+	r.ahSeq++
+	r.ipID++
+	ttl := uint8(RequiredTTL)
+	p := IPv4Packet{
+		IP:     IPv4Header{TOS: TOSNetworkControl, ID: r.ipID, TTL: ttl, Protocol: ProtocolAH, Src: r.cfg.Src, Dst: dst},
+		AH:     &AH{SPI: SPIFor(r.cfg.Src), Seq: r.ahSeq},
+		Advert: adv,
+	}
+	b, err := p.Marshal()
+	if err != nil {
+		return err
+	}
+	if err := SignAH(b, r.cfg.AuthPass, r.cfg.Expect.Unicast); err != nil {
+		return err
+	}
+	return w.WriteDatagram(b)
+}
+
+func (r *Runner) vip(a netip.Addr) VIP {
+	for _, v := range r.cfg.VIPs {
+		if v.Prefix.Addr() == a {
+			return v
+		}
+	}
+	p, _ := VIPPrefix(a, -1)
+	return VIP{Prefix: p, Dev: r.cfg.Interface}
+}
+
+func (r *Runner) addVIPs(ctx context.Context, addrs []netip.Addr) {
+	if r.deps.Addrs == nil {
+		return
+	}
+	for _, a := range addrs {
+		v := r.vip(a)
+		if err := r.deps.Addrs.AddVIP(ctx, v); err != nil {
+			r.log.Error(fmt.Sprintf("(%s) cannot add VIP", r.Name()), "vip", v.Prefix, "iface", v.Dev, "err", err)
+		}
+	}
+	for _, rt := range r.cfg.Routes {
+		if err := r.deps.Addrs.AddRoute(ctx, rt); err != nil {
+			r.log.Error(fmt.Sprintf("(%s) cannot add route", r.Name()), "route", rt.String(), "err", err)
+		}
+	}
+}
+
+func (r *Runner) delVIPs(ctx context.Context, addrs []netip.Addr) {
+	if r.deps.Addrs == nil {
+		return
+	}
+	for _, rt := range r.cfg.Routes {
+		if err := r.deps.Addrs.DelRoute(ctx, rt); err != nil {
+			r.log.Warn(fmt.Sprintf("(%s) cannot remove route", r.Name()), "route", rt.String(), "err", err)
+		}
+	}
+	for _, a := range addrs {
+		v := r.vip(a)
+		if err := r.deps.Addrs.DelVIP(ctx, v); err != nil {
+			r.log.Warn(fmt.Sprintf("(%s) cannot remove VIP", r.Name()), "vip", v.Prefix, "iface", v.Dev, "err", err)
+		}
+	}
+}
+
+// cleanStale removes configured VIPs left on the interfaces by an earlier
+// run that did not stop cleanly, as keepalived does at startup: the
+// instance adds them again if it becomes master.
+func (r *Runner) cleanStale(ctx context.Context) {
+	if r.deps.Addrs == nil {
+		return
+	}
+	devs := map[string][]VIP{}
+	for _, v := range r.cfg.VIPs {
+		devs[v.Dev] = append(devs[v.Dev], v)
+	}
+	for dev, vips := range devs {
+		have, err := r.deps.Addrs.List(ctx, dev)
+		if err != nil {
+			r.log.Warn(fmt.Sprintf("(%s) cannot list addresses", r.Name()), "iface", dev, "err", err)
+			continue
+		}
+		for _, v := range PresentVIPs(vips, have) {
+			r.log.Info(fmt.Sprintf("(%s) removing stale VIP %s", r.Name(), v.Prefix), "iface", dev)
+			if err := r.deps.Addrs.DelVIP(ctx, v); err != nil {
+				r.log.Warn(fmt.Sprintf("(%s) cannot remove stale VIP", r.Name()), "vip", v.Prefix, "err", err)
+			}
+		}
+	}
+}
+
+// announce sends Repeat rounds of GARP/NA. With an interval the rounds go
+// out from a goroutine the runner waits for on return.
+func (r *Runner) announce(ctx context.Context, a Announce) {
+	if r.deps.Announce == nil {
+		return
+	}
+	r.log.Info(fmt.Sprintf("(%s) Sending/queueing gratuitous ARPs on %s for %d addresses", r.Name(), r.cfg.Interface, len(a.Addrs)))
+	once := func() {
+		for _, addr := range a.Addrs {
+			if err := r.deps.Announce.Announce(addr); err != nil {
+				r.log.Warn(fmt.Sprintf("(%s) announcement failed", r.Name()), "vip", addr, "err", err)
+			}
+		}
+	}
+	if r.cfg.GARPInterval <= 0 {
+		for range a.Repeat {
+			once()
+		}
+		return
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		t := time.NewTicker(r.cfg.GARPInterval)
+		defer t.Stop()
+		for i := range a.Repeat {
+			if i > 0 {
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					return
+				}
+			}
+			once()
+		}
+	}()
+}
