@@ -123,4 +123,3 @@ func daemonize(stderr io.Writer) int {
 	}
 	return 0
 }
-

@@ -56,7 +56,11 @@ func planInstance(g *conf.GlobalDefs, vi *conf.VRRPInstance) (instancePlan, erro
 	}
 	prio := vi.Priority
 	if prio == 0 {
+		// keepalived: no priority means 255 with state MASTER, else 100.
 		prio = 100
+		if vi.State == conf.StateMaster {
+			prio = vrrp.PriorityOwner
+		}
 	}
 	advInt := vi.AdvertInt
 	if advInt == 0 {
@@ -70,8 +74,9 @@ func planInstance(g *conf.GlobalDefs, vi *conf.VRRPInstance) (instancePlan, erro
 		Name: vi.Name, VRID: vi.VRID, Version: version, Family: fam,
 		Priority: prio, AdvertInterval: advInt,
 		NoPreempt: vi.NoPreempt, PreemptDelay: vi.PreemptDelay,
-		Accept:               boolOr(vi.Accept, !(vi.Strict || g.VRRPStrict)),
-		LowerPrioNoAdvert:    boolOr(vi.LowerPrioNoAdvert, boolOr(g.VRRPLowerPrioNoAdvert, false)),
+		Accept: boolOr(vi.Accept, !(vi.Strict || g.VRRPStrict)),
+		// keepalived: strict mode implies lower_prio_no_advert.
+		LowerPrioNoAdvert:    boolOr(vi.LowerPrioNoAdvert, boolOr(g.VRRPLowerPrioNoAdvert, vi.Strict || g.VRRPStrict)),
 		HigherPrioSendAdvert: boolOr(vi.HigherPrioSendAdvert, boolOr(g.VRRPHigherPrioSendAdvert, false)),
 		GARP: vrrp.GARPConfig{
 			MasterDelay:         durOr(vi.GarpMasterDelay, g.VRRPGarpMasterDelay),

@@ -338,7 +338,9 @@ func TestRunnerDropsHostilePackets(t *testing.T) {
 		want DropReason
 	}{
 		{"wrong TTL", func(t *testing.T) Packet { return ipv4Packet(t, good(t), testPeer, GroupIPv4, 254) }, DropWrongTTL},
-		{"bad checksum", func(t *testing.T) Packet { return corrupt(ipv4Packet(t, good(t), testPeer, GroupIPv4, 255), 20+6, 0xff) }, DropBadChecksum},
+		{"bad checksum", func(t *testing.T) Packet {
+			return corrupt(ipv4Packet(t, good(t), testPeer, GroupIPv4, 255), 20+6, 0xff)
+		}, DropBadChecksum},
 		{"bad password", func(t *testing.T) Packet {
 			a := good(t)
 			a.AuthData = AuthKey("wrong")
