@@ -28,6 +28,9 @@ type Edges interface {
 	// Open returns the instance's connection, address manager and
 	// announcer (the last two may be nil), and the advert source.
 	Open(ctx context.Context, p vrrp.ConnConfig) (InstanceEdges, error)
+	// WatchLinks sends the state of the named interfaces, then each
+	// change, until ctx is done.
+	WatchLinks(ctx context.Context, names []string, events chan<- vrrp.LinkEvent) error
 }
 
 // InstanceEdges are one instance's sockets and handles.
@@ -45,6 +48,7 @@ type Daemon struct {
 	opts  Options
 	edges Edges
 	plans []instancePlan
+	agg   *trackAgg
 
 	mu      sync.Mutex
 	runners []*vrrp.Runner
@@ -56,7 +60,7 @@ func New(cfg *conf.Config, edges Edges, opts Options, log *slog.Logger) (*Daemon
 	if err != nil {
 		return nil, err
 	}
-	return &Daemon{log: log, opts: opts, edges: edges, plans: plans}, nil
+	return &Daemon{log: log, opts: opts, edges: edges, plans: plans, agg: newTrackAgg(cfg)}, nil
 }
 
 // Runners returns the running instances (for status and metrics).
@@ -112,6 +116,8 @@ func (d *Daemon) Run(ctx context.Context, ready func()) error {
 	}
 	if len(d.plans) == 0 {
 		d.log.Warn("no vrrp_instance configured: nothing to do for VRRP")
+	} else {
+		d.runTracking(gctx, g)
 	}
 	if ready != nil {
 		ready()
@@ -129,3 +135,41 @@ type keepOnStop struct{ vrrp.AddrManager }
 func (k keepOnStop) DelVIP(context.Context, vrrp.VIP) error { return nil }
 
 func (k keepOnStop) DelRoute(context.Context, vrrp.VirtualRoute) error { return nil }
+
+// runTracking starts the goroutines that watch tracked objects and feed
+// each instance its tracking total.
+func (d *Daemon) runTracking(ctx context.Context, g *errgroup.Group) {
+	byName := map[string]*vrrp.Runner{}
+	for _, r := range d.Runners() {
+		byName[r.Name()] = r
+	}
+	links := make(chan vrrp.LinkEvent, 16)
+	if names := d.agg.interfaces(); len(names) > 0 {
+		g.Go(func() error { return d.edges.WatchLinks(ctx, names, links) })
+	}
+	g.Go(func() error {
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case ev := <-links:
+				if ev.Deleted {
+					ev.Up = false
+				}
+				d.log.Info(fmt.Sprintf("Netlink reports %s %s", ev.Name, upDown(ev.Up)))
+				for inst, tc := range d.agg.setIface(ev.Name, ev.Up) {
+					if r := byName[inst]; r != nil {
+						r.Track(ctx, tc)
+					}
+				}
+			}
+		}
+	})
+}
+
+func upDown(up bool) string {
+	if up {
+		return "up"
+	}
+	return "down"
+}

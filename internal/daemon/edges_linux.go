@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
 
 	"github.com/vigil-ha/vigil/internal/vrrp"
 )
@@ -37,4 +38,9 @@ func (LinuxEdges) Open(ctx context.Context, cc vrrp.ConnConfig) (InstanceEdges, 
 		return errors.Join(conn.Close(), ann.Close())
 	}
 	return e, nil
+}
+
+// WatchLinks implements Edges with an rtnetlink subscription.
+func (LinuxEdges) WatchLinks(ctx context.Context, names []string, events chan<- vrrp.LinkEvent) error {
+	return vrrp.NewLinkWatcher(netns.None(), names...).Run(ctx, events)
 }

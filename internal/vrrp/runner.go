@@ -276,6 +276,13 @@ func (r *Runner) decode(p Packet) (Advert, RxMeta, error) {
 func (r *Runner) step(ctx context.Context, ev Event, from netip.Addr) {
 	now := r.deps.Now()
 	acts := r.in.Step(now, ev)
+	// keepalived logs "Entering MASTER STATE" before it sets the VIPs and
+	// sends GARPs; the scripts still run after the effects, in order.
+	for _, a := range acts {
+		if n, ok := a.(Notify); ok {
+			r.logTransition(n)
+		}
+	}
 	for _, a := range acts {
 		r.perform(ctx, now, a)
 	}
@@ -316,7 +323,6 @@ func (r *Runner) perform(ctx context.Context, now time.Time, a Action) {
 		r.announce(ctx, a)
 	case Notify:
 		r.Stats.Transitions.Add(1)
-		r.logTransition(a)
 		if r.deps.Notify != nil {
 			r.deps.Notify.NotifyState(name, a.From, a.To, r.in.Priority())
 		}
