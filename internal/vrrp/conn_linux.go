@@ -1,0 +1,323 @@
+package vrrp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
+)
+
+// Conn is a raw IP socket for VRRP (protocol 112, or 51 for AH) bound to
+// one interface. It moves bytes only: the codec builds and checks adverts.
+//
+// The socket belongs to the network namespace of the thread that called
+// ListenConn. One goroutine may read while others write; concurrent
+// ReadPacket calls are not supported.
+type Conn struct {
+	cfg ConnConfig
+	ifi *net.Interface
+	src netip.Addr
+
+	ipc *net.IPConn
+	v4  *ipv4.RawConn    // IPv4: IP_HDRINCL, we write the header
+	v6  *ipv6.PacketConn // IPv6: the kernel writes the header
+
+	id  atomic.Uint32 // IPv4 identification, from 1 like keepalived
+	buf []byte
+}
+
+// ListenConn opens a VRRP socket as cfg says: bound to the interface
+// (SO_BINDTODEVICE), member of the multicast group on it unless in unicast
+// mode, multicast loopback off, TTL / hop limit 255 on multicast sends,
+// TOS / traffic class 0xc0, and receiving TTL, destination and interface
+// with every packet. ctx bounds the setup only.
+//
+// For IPv4 the source of adverts is cfg.Src, else the interface's primary
+// address; for IPv6 cfg.Src, else its link-local address. Src reports it:
+// VRRPv3 checksums cover it (RFC 5798 §5.2.8).
+func ListenConn(ctx context.Context, cfg ConnConfig) (*Conn, error) {
+	cfg, err := cfg.normalize()
+	if err != nil {
+		return nil, err
+	}
+	ifi, err := net.InterfaceByName(cfg.Interface)
+	if err != nil {
+		return nil, fmt.Errorf("VRRP socket: interface %s: %w", cfg.Interface, err)
+	}
+	src := cfg.Src
+	if !src.IsValid() {
+		src, err = interfaceSource(ifi, cfg.Family)
+		if err != nil {
+			return nil, err
+		}
+	}
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		var serr error
+		if err := rc.Control(func(fd uintptr) {
+			serr = unix.BindToDevice(int(fd), ifi.Name)
+		}); err != nil {
+			return err
+		}
+		if serr != nil {
+			return fmt.Errorf("SO_BINDTODEVICE %s: %w", ifi.Name, serr)
+		}
+		return nil
+	}}
+	network, laddr := fmt.Sprintf("ip4:%d", cfg.Protocol), "0.0.0.0"
+	if cfg.Family == FamilyIPv6 {
+		network, laddr = fmt.Sprintf("ip6:%d", cfg.Protocol), "::"
+	}
+	pc, err := lc.ListenPacket(ctx, network, laddr)
+	if err != nil {
+		return nil, fmt.Errorf("VRRP socket %s on %s: %w", network, ifi.Name, err)
+	}
+	c := &Conn{cfg: cfg, ifi: ifi, src: src, ipc: pc.(*net.IPConn), buf: make([]byte, 65536)}
+	if cfg.Family == FamilyIPv4 {
+		err = c.setup4()
+	} else {
+		err = c.setup6()
+	}
+	if err != nil {
+		c.ipc.Close()
+		return nil, fmt.Errorf("VRRP socket %s on %s: %w", network, ifi.Name, err)
+	}
+	return c, nil
+}
+
+// interfaceSource finds the default advert source on ifi.
+func interfaceSource(ifi *net.Interface, f Family) (netip.Addr, error) {
+	nas, err := ifi.Addrs()
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("VRRP socket: addresses of %s: %w", ifi.Name, err)
+	}
+	var addrs []netip.Addr
+	for _, na := range nas {
+		if p, err := netip.ParsePrefix(na.String()); err == nil {
+			addrs = append(addrs, p.Addr())
+		}
+	}
+	a, ok := primaryAddr(f, addrs)
+	if !ok {
+		what := "an IPv4 address (add one, or set unicast_src_ip / mcast_src_ip)"
+		if f == FamilyIPv6 {
+			what = "an IPv6 link-local address (is IPv6 enabled on it?)"
+		}
+		return netip.Addr{}, fmt.Errorf("VRRP socket: interface %s has no %s", ifi.Name, what)
+	}
+	return a, nil
+}
+
+func (c *Conn) setup4() error {
+	rc, err := ipv4.NewRawConn(c.ipc)
+	if err != nil {
+		return err
+	}
+	c.v4 = rc
+	if err := rc.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true); err != nil {
+		return fmt.Errorf("IP_PKTINFO/IP_RECVTTL: %w", err)
+	}
+	if err := rc.SetMulticastInterface(c.ifi); err != nil {
+		return fmt.Errorf("IP_MULTICAST_IF: %w", err)
+	}
+	if err := rc.SetMulticastLoopback(false); err != nil {
+		return fmt.Errorf("IP_MULTICAST_LOOP: %w", err)
+	}
+	if !c.cfg.Unicast() {
+		if err := rc.JoinGroup(c.ifi, &net.IPAddr{IP: c.cfg.Group.AsSlice()}); err != nil {
+			return fmt.Errorf("join %v: %w", c.cfg.Group, err)
+		}
+	}
+	return nil
+}
+
+func (c *Conn) setup6() error {
+	pc := ipv6.NewPacketConn(c.ipc)
+	c.v6 = pc
+	if err := pc.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true); err != nil {
+		return fmt.Errorf("IPV6_RECVPKTINFO/IPV6_RECVHOPLIMIT: %w", err)
+	}
+	if err := pc.SetMulticastInterface(c.ifi); err != nil {
+		return fmt.Errorf("IPV6_MULTICAST_IF: %w", err)
+	}
+	if err := pc.SetMulticastLoopback(false); err != nil {
+		return fmt.Errorf("IPV6_MULTICAST_LOOP: %w", err)
+	}
+	if err := pc.SetMulticastHopLimit(RequiredTTL); err != nil {
+		return fmt.Errorf("IPV6_MULTICAST_HOPS: %w", err)
+	}
+	if err := pc.SetHopLimit(c.cfg.UnicastTTL); err != nil {
+		return fmt.Errorf("IPV6_UNICAST_HOPS: %w", err)
+	}
+	if err := pc.SetTrafficClass(TOSNetworkControl); err != nil {
+		return fmt.Errorf("IPV6_TCLASS: %w", err)
+	}
+	if !c.cfg.Unicast() {
+		if err := pc.JoinGroup(c.ifi, &net.IPAddr{IP: c.cfg.Group.AsSlice()}); err != nil {
+			return fmt.Errorf("join %v: %w", c.cfg.Group, err)
+		}
+	}
+	return nil
+}
+
+// Src is the source address adverts go out with.
+func (c *Conn) Src() netip.Addr { return c.src }
+
+// Group is the multicast group adverts go to (meaningless in unicast
+// mode, where the runner writes to each peer).
+func (c *Conn) Group() netip.Addr { return c.cfg.Group }
+
+// Interface is the interface the socket is bound to.
+func (c *Conn) Interface() *net.Interface { return c.ifi }
+
+// Close closes the socket; a blocked ReadPacket returns.
+func (c *Conn) Close() error { return c.ipc.Close() }
+
+// ReadPacket blocks until a packet arrives, ctx is done or the Conn is
+// closed. Payload (and Datagram) are fresh slices the caller may keep.
+// Cancellation moves the read deadline into the past, so no read is
+// polled on a timer.
+func (c *Conn) ReadPacket(ctx context.Context) (Packet, error) {
+	if err := ctx.Err(); err != nil {
+		return Packet{}, err
+	}
+	if err := c.ipc.SetReadDeadline(time.Time{}); err != nil {
+		return Packet{}, fmt.Errorf("read VRRP on %s: %w", c.ifi.Name, err)
+	}
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		_ = c.ipc.SetReadDeadline(time.Unix(1, 0))
+		close(fired)
+	})
+	defer func() {
+		if !stop() {
+			<-fired // the deadline is set; let it land before the next read clears it
+		}
+	}()
+	var p Packet
+	var err error
+	if c.v4 != nil {
+		p, err = c.read4()
+	} else {
+		p, err = c.read6()
+	}
+	if err != nil {
+		var ne net.Error
+		if cerr := ctx.Err(); cerr != nil && errors.As(err, &ne) && ne.Timeout() {
+			return Packet{}, cerr
+		}
+		return Packet{}, fmt.Errorf("read VRRP on %s: %w", c.ifi.Name, err)
+	}
+	return p, nil
+}
+
+func (c *Conn) read4() (Packet, error) {
+	h, payload, cm, err := c.v4.ReadFrom(c.buf)
+	if err != nil {
+		return Packet{}, err
+	}
+	n := h.Len + len(payload)
+	if n > len(c.buf) || h.Len < ipv4.HeaderLen {
+		return Packet{}, fmt.Errorf("IPv4 header length %d of a %d-octet datagram", h.Len, n)
+	}
+	dgram := append([]byte(nil), c.buf[:n]...)
+	p := Packet{
+		Datagram: dgram,
+		Payload:  dgram[h.Len:],
+		TTL:      h.TTL,
+	}
+	p.Src, _ = netip.AddrFromSlice(h.Src.To4())
+	p.Dst, _ = netip.AddrFromSlice(h.Dst.To4())
+	if cm != nil {
+		p.IfIndex = cm.IfIndex
+	}
+	return p, nil
+}
+
+func (c *Conn) read6() (Packet, error) {
+	n, cm, from, err := c.v6.ReadFrom(c.buf)
+	if err != nil {
+		return Packet{}, err
+	}
+	p := Packet{Payload: append([]byte(nil), c.buf[:n]...)}
+	if ia, ok := from.(*net.IPAddr); ok {
+		p.Src, _ = netip.AddrFromSlice(ia.IP)
+	}
+	if cm != nil {
+		p.Dst, _ = netip.AddrFromSlice(cm.Dst)
+		p.TTL = cm.HopLimit
+		p.IfIndex = cm.IfIndex
+	}
+	return p, nil
+}
+
+// WritePacket sends one VRRP payload (built by the codec with Src() as
+// source) to dst: the group, or a unicast peer. The TTL / hop limit is 255
+// to a group and unicast_ttl to a peer; the IPv4 TOS / IPv6 traffic class
+// is 0xc0, as keepalived sends.
+func (c *Conn) WritePacket(payload []byte, dst netip.Addr) error {
+	dst = dst.Unmap()
+	ttl := RequiredTTL
+	if !dst.IsMulticast() {
+		ttl = c.cfg.UnicastTTL
+	}
+	var err error
+	if c.v4 != nil {
+		if !dst.Is4() {
+			return fmt.Errorf("send VRRP on %s to %v: not an IPv4 address", c.ifi.Name, dst)
+		}
+		h := &ipv4.Header{
+			Version:  ipv4.Version,
+			Len:      ipv4.HeaderLen,
+			TOS:      TOSNetworkControl,
+			TotalLen: ipv4.HeaderLen + len(payload),
+			ID:       int(uint16(c.id.Add(1))),
+			TTL:      ttl,
+			Protocol: c.cfg.Protocol,
+			Src:      c.src.AsSlice(),
+			Dst:      dst.AsSlice(),
+		}
+		err = c.v4.WriteTo(h, payload, nil)
+	} else {
+		if !dst.Is6() {
+			return fmt.Errorf("send VRRP on %s to %v: not an IPv6 address", c.ifi.Name, dst)
+		}
+		cm := &ipv6.ControlMessage{Src: c.src.AsSlice(), IfIndex: c.ifi.Index, HopLimit: ttl, TrafficClass: TOSNetworkControl}
+		// The zone is the numeric index: a name would be resolved in the
+		// namespace of the calling thread, not the socket's.
+		_, err = c.v6.WriteTo(payload, cm, &net.IPAddr{IP: dst.AsSlice(), Zone: strconv.Itoa(c.ifi.Index)})
+	}
+	if err != nil {
+		return fmt.Errorf("send VRRP on %s from %v to %v: %w", c.ifi.Name, c.src, dst, err)
+	}
+	return nil
+}
+
+// WriteDatagram sends a complete IPv4 datagram, header included, as built
+// by IPv4Packet.Marshal and signed by SignAH: keepalived's auth_type AH
+// covers the header with its ICV, so the header must be exactly the one
+// signed. The kernel recomputes only the header checksum.
+func (c *Conn) WriteDatagram(datagram []byte) error {
+	if c.v4 == nil {
+		return fmt.Errorf("send datagram on %s: whole datagrams are IPv4 only", c.ifi.Name)
+	}
+	h, err := ipv4.ParseHeader(datagram)
+	if err != nil {
+		return fmt.Errorf("send datagram on %s: %w", c.ifi.Name, err)
+	}
+	if h.TotalLen != len(datagram) || h.Len > len(datagram) {
+		return fmt.Errorf("send datagram on %s: total length %d in header, %d octets given", c.ifi.Name, h.TotalLen, len(datagram))
+	}
+	if err := c.v4.WriteTo(h, datagram[h.Len:], nil); err != nil {
+		return fmt.Errorf("send datagram on %s from %v to %v: %w", c.ifi.Name, h.Src, h.Dst, err)
+	}
+	return nil
+}
