@@ -6,9 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"reflect"
 	"sync"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/vigil-ha/vigil/internal/conf"
 	"github.com/vigil-ha/vigil/internal/vrrp"
@@ -42,16 +41,41 @@ type InstanceEdges struct {
 	Close    func() error
 }
 
-// Daemon runs the VRRP instances of one configuration.
+// Daemon runs the VRRP instances of one configuration and applies new
+// configurations to them without disturbing what did not change.
 type Daemon struct {
 	log   *slog.Logger
 	opts  Options
 	edges Edges
-	plans []instancePlan
-	agg   *trackAgg
 
-	mu      sync.Mutex
-	runners []*vrrp.Runner
+	cfg    *conf.Config // the configuration being run; owned by Run
+	agg    *trackAgg    // tracked objects' states, kept across reloads; owned by Run
+	plans  []instancePlan
+	reload chan reloadReq
+	failed chan error
+
+	mu    sync.Mutex
+	insts map[string]*running // by instance name
+	order []string            // instance names in config order
+}
+
+// running is one started instance.
+type running struct {
+	plan   instancePlan
+	runner *vrrp.Runner
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+type reloadReq struct {
+	cfg   *conf.Config
+	plans []instancePlan
+	res   chan ReloadResult
+}
+
+// ReloadResult says what a reload did.
+type ReloadResult struct {
+	Kept, Started, Stopped, Restarted []string
 }
 
 // New checks cfg and plans its instances; nothing runs until Run.
@@ -60,73 +84,208 @@ func New(cfg *conf.Config, edges Edges, opts Options, log *slog.Logger) (*Daemon
 	if err != nil {
 		return nil, err
 	}
-	return &Daemon{log: log, opts: opts, edges: edges, plans: plans, agg: newTrackAgg(cfg)}, nil
+	return &Daemon{
+		log: log, opts: opts, edges: edges, cfg: cfg, plans: plans, agg: newTrackAgg(cfg),
+		reload: make(chan reloadReq), failed: make(chan error, 1),
+		insts: map[string]*running{},
+	}, nil
 }
 
-// Runners returns the running instances (for status and metrics).
+// Runners returns the running instances in config order (for status and
+// metrics).
 func (d *Daemon) Runners() []*vrrp.Runner {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return append([]*vrrp.Runner(nil), d.runners...)
+	out := make([]*vrrp.Runner, 0, len(d.order))
+	for _, n := range d.order {
+		if r := d.insts[n]; r != nil {
+			out = append(out, r.runner)
+		}
+	}
+	return out
+}
+
+// Reload applies cfg to the running daemon: instances whose settings did
+// not change keep running untouched (state, timers, VIPs); new ones start;
+// removed ones stop cleanly (priority-0 advert, VIPs removed); changed ones
+// are stopped and started with their new settings. It returns an error,
+// and changes nothing, when cfg cannot be planned.
+func (d *Daemon) Reload(ctx context.Context, cfg *conf.Config) (ReloadResult, error) {
+	plans, err := planVRRP(cfg)
+	if err != nil {
+		return ReloadResult{}, err
+	}
+	req := reloadReq{cfg: cfg, plans: plans, res: make(chan ReloadResult, 1)}
+	select {
+	case d.reload <- req:
+	case <-ctx.Done():
+		return ReloadResult{}, ctx.Err()
+	}
+	select {
+	case res := <-req.res:
+		return res, nil
+	case <-ctx.Done():
+		return ReloadResult{}, ctx.Err()
+	}
 }
 
 // Run starts every instance and returns when ctx is done and every
 // instance has shut down (priority-0 adverts sent, VIPs removed), or when
 // an instance fails.
 func (d *Daemon) Run(ctx context.Context, ready func()) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	g, gctx := errgroup.WithContext(ctx)
-	// fail stops what already runs before returning a start-up error.
-	fail := func(err error) error {
-		cancel()
-		_ = g.Wait()
+	defer d.stopAll()
+	if _, err := d.apply(ctx, d.plans); err != nil {
 		return err
-	}
-	var closers []func() error
-	defer func() {
-		for _, c := range closers {
-			if c != nil {
-				_ = c()
-			}
-		}
-	}()
-	for _, p := range d.plans {
-		for _, w := range p.Warnings {
-			d.log.Warn(w)
-		}
-		e, err := d.edges.Open(ctx, p.Conn)
-		if err != nil {
-			return fail(fmt.Errorf("(%s) %w", p.Name, err))
-		}
-		closers = append(closers, e.Close)
-		deps := vrrp.RunnerDeps{Conn: e.Conn, Addrs: e.Addrs, Announce: e.Announce, Notify: d.opts.Notifier}
-		if d.opts.KeepVIPs {
-			deps.Addrs = keepOnStop{e.Addrs}
-		}
-		rlog := d.log.With("instance", p.Name, "vrid", p.Runner.Instance.VRID, "iface", p.Conn.Interface)
-		r, err := vrrp.NewRunner(p.withSource(e.Src), deps, rlog)
-		if err != nil {
-			return fail(fmt.Errorf("(%s) %w", p.Name, err))
-		}
-		d.mu.Lock()
-		d.runners = append(d.runners, r)
-		d.mu.Unlock()
-		g.Go(func() error { return r.Run(gctx) })
 	}
 	if len(d.plans) == 0 {
 		d.log.Warn("no vrrp_instance configured: nothing to do for VRRP")
-	} else {
-		d.runTracking(gctx, g)
 	}
+	stopTracking := d.startTracking(ctx)
+	defer func() { stopTracking() }()
 	if ready != nil {
 		ready()
 	}
-	err := g.Wait()
-	if errors.Is(err, context.Canceled) {
-		err = nil
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-d.failed:
+			return err
+		case req := <-d.reload:
+			stopTracking()
+			res, err := d.apply(ctx, req.plans)
+			if err != nil {
+				// An instance that cannot start is logged; the rest run.
+				d.log.Error("reload: "+err.Error(), "err", err)
+			}
+			d.cfg = req.cfg
+			d.agg.configure(req.cfg)
+			stopTracking = d.startTracking(ctx)
+			req.res <- res
+		}
 	}
-	return err
+}
+
+// apply moves the running set to plans.
+func (d *Daemon) apply(ctx context.Context, plans []instancePlan) (ReloadResult, error) {
+	var res ReloadResult
+	want := map[string]instancePlan{}
+	var order []string
+	for _, p := range plans {
+		want[p.Name] = p
+		order = append(order, p.Name)
+	}
+	d.mu.Lock()
+	var stop []*running
+	for name, r := range d.insts {
+		p, ok := want[name]
+		switch {
+		case !ok:
+			res.Stopped = append(res.Stopped, name)
+			stop = append(stop, r)
+			delete(d.insts, name)
+		case !reflect.DeepEqual(p, r.plan):
+			res.Restarted = append(res.Restarted, name)
+			stop = append(stop, r)
+			delete(d.insts, name)
+		default:
+			res.Kept = append(res.Kept, name)
+		}
+	}
+	d.order = order
+	d.mu.Unlock()
+	stopEach(stop)
+
+	var errs []error
+	for _, p := range plans {
+		d.mu.Lock()
+		_, have := d.insts[p.Name]
+		d.mu.Unlock()
+		if have {
+			continue
+		}
+		if err := d.start(ctx, p); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !contains(res.Restarted, p.Name) {
+			res.Started = append(res.Started, p.Name)
+		}
+	}
+	return res, errors.Join(errs...)
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// start opens an instance's edges and runs it in its own goroutine.
+func (d *Daemon) start(ctx context.Context, p instancePlan) error {
+	for _, w := range p.Warnings {
+		d.log.Warn(w)
+	}
+	e, err := d.edges.Open(ctx, p.Conn)
+	if err != nil {
+		return fmt.Errorf("(%s) %w", p.Name, err)
+	}
+	deps := vrrp.RunnerDeps{Conn: e.Conn, Addrs: e.Addrs, Announce: e.Announce, Notify: d.opts.Notifier}
+	if d.opts.KeepVIPs && e.Addrs != nil {
+		deps.Addrs = keepOnStop{e.Addrs}
+	}
+	rlog := d.log.With("instance", p.Name, "vrid", p.Runner.Instance.VRID, "iface", p.Conn.Interface)
+	r, err := vrrp.NewRunner(p.withSource(e.Src), deps, rlog)
+	if err != nil {
+		if e.Close != nil {
+			_ = e.Close()
+		}
+		return fmt.Errorf("(%s) %w", p.Name, err)
+	}
+	ictx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	ri := &running{plan: p, runner: r, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(ri.done)
+		err := r.Run(ictx)
+		if e.Close != nil {
+			_ = e.Close()
+		}
+		if err != nil && ictx.Err() == nil {
+			select {
+			case d.failed <- err:
+			default:
+			}
+		}
+	}()
+	d.mu.Lock()
+	d.insts[p.Name] = ri
+	d.mu.Unlock()
+	return nil
+}
+
+// stopEach shuts instances down together and waits for all of them.
+func stopEach(rs []*running) {
+	for _, r := range rs {
+		r.cancel()
+	}
+	for _, r := range rs {
+		<-r.done
+	}
+}
+
+func (d *Daemon) stopAll() {
+	d.mu.Lock()
+	var rs []*running
+	for _, r := range d.insts {
+		rs = append(rs, r)
+	}
+	d.insts = map[string]*running{}
+	d.order = nil
+	d.mu.Unlock()
+	stopEach(rs)
 }
 
 // keepOnStop implements -V: VIPs are added but never removed.
@@ -136,28 +295,43 @@ func (k keepOnStop) DelVIP(context.Context, vrrp.VIP) error { return nil }
 
 func (k keepOnStop) DelRoute(context.Context, vrrp.VirtualRoute) error { return nil }
 
-// runTracking starts the goroutines that watch tracked objects and feed
-// each instance its tracking total.
-func (d *Daemon) runTracking(ctx context.Context, g *errgroup.Group) {
+// startTracking starts the goroutines that watch tracked objects and feed
+// each instance its tracking total; the returned function stops them and
+// waits. A fresh start re-reads every object's state, and the instances
+// ignore totals that did not change, so a restart across a reload is
+// harmless.
+func (d *Daemon) startTracking(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	agg := d.agg
 	byName := map[string]*vrrp.Runner{}
 	for _, r := range d.Runners() {
 		byName[r.Name()] = r
+		// A restarted instance needs the current total again.
+		if tc, ok := agg.current(r.Name()); ok {
+			r.Track(ctx, tc)
+		}
 	}
+	var wg sync.WaitGroup
 	links := make(chan vrrp.LinkEvent, 16)
-	if names := d.agg.interfaces(); len(names) > 0 {
-		g.Go(func() error { return d.edges.WatchLinks(ctx, names, links) })
+	if names := agg.interfaces(); len(names) > 0 && len(byName) > 0 {
+		wg.Go(func() {
+			if err := d.edges.WatchLinks(ctx, names, links); err != nil {
+				d.log.Error("interface tracking stopped", "err", err)
+			}
+		})
 	}
-	g.Go(func() error {
+	wg.Go(func() {
 		for {
 			select {
 			case <-ctx.Done():
-				return nil
+				return
 			case ev := <-links:
-				if ev.Deleted {
-					ev.Up = false
+				up := ev.Up && !ev.Deleted
+				changes, news := agg.setIface(ev.Name, up)
+				if news {
+					d.log.Info(fmt.Sprintf("Netlink reports %s %s", ev.Name, upDown(up)))
 				}
-				d.log.Info(fmt.Sprintf("Netlink reports %s %s", ev.Name, upDown(ev.Up)))
-				for inst, tc := range d.agg.setIface(ev.Name, ev.Up) {
+				for inst, tc := range changes {
 					if r := byName[inst]; r != nil {
 						r.Track(ctx, tc)
 					}
@@ -165,6 +339,10 @@ func (d *Daemon) runTracking(ctx context.Context, g *errgroup.Group) {
 			}
 		}
 	})
+	return func() {
+		cancel()
+		wg.Wait()
+	}
 }
 
 func upDown(up bool) string {

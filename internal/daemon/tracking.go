@@ -46,9 +46,17 @@ type trackAgg struct {
 // weight overriding the object's default.
 func newTrackAgg(c *conf.Config) *trackAgg {
 	a := &trackAgg{
-		refs: map[string][]objRef{}, ifaces: map[string]track.Status{}, scripts: map[string]track.Status{},
+		ifaces: map[string]track.Status{}, scripts: map[string]track.Status{},
 		files: map[string]int64{}, haveVal: map[string]bool{}, last: map[string]vrrp.TrackChange{},
 	}
+	a.configure(c)
+	return a
+}
+
+// configure replaces the tracked objects with those of c, keeping the
+// known states of objects (a reload does not forget that a link is down).
+func (a *trackAgg) configure(c *conf.Config) {
+	a.refs = map[string][]objRef{}
 	scriptW := map[string]*conf.VRRPScript{}
 	for _, s := range c.VRRPScripts {
 		scriptW[s.Name] = s
@@ -81,7 +89,6 @@ func newTrackAgg(c *conf.Config) *trackAgg {
 		}
 		a.refs[vi.Name] = refs
 	}
-	return a
 }
 
 func weightOr(p *int, def int) int {
@@ -108,14 +115,23 @@ func (a *trackAgg) interfaces() []string {
 
 // setIface records an interface's state; setScript a script's; setFile a
 // file's value. Each returns the instances whose tracking changed, with
-// their new totals.
-func (a *trackAgg) setIface(name string, up bool) map[string]vrrp.TrackChange {
+// their new totals. setIface also reports whether the interface's state
+// is news.
+func (a *trackAgg) setIface(name string, up bool) (map[string]vrrp.TrackChange, bool) {
 	st := track.StatusDown
 	if up {
 		st = track.StatusUp
 	}
+	prev, seen := a.ifaces[name]
 	a.ifaces[name] = st
-	return a.recompute(objKey{kindIface, name})
+	return a.recompute(objKey{kindIface, name}), !seen || prev != st
+}
+
+// current returns an instance's tracking total as last computed, and
+// whether there is one.
+func (a *trackAgg) current(inst string) (vrrp.TrackChange, bool) {
+	tc, ok := a.last[inst]
+	return tc, ok
 }
 
 func (a *trackAgg) setScript(name string, st track.Status) map[string]vrrp.TrackChange {

@@ -36,10 +36,10 @@ func TestTrackAggregation(t *testing.T) {
 		want map[string]vrrp.TrackChange
 	}
 	steps := []step{
-		{func(a *trackAgg) map[string]vrrp.TrackChange { return a.setIface("eth0", true) },
+		{func(a *trackAgg) map[string]vrrp.TrackChange { ch, _ := a.setIface("eth0", true); return ch },
 			map[string]vrrp.TrackChange{"VI_1": {}}},
 		// eth1 up: +10 for VI_1; VI_2 ignores its own interface.
-		{func(a *trackAgg) map[string]vrrp.TrackChange { return a.setIface("eth1", true) },
+		{func(a *trackAgg) map[string]vrrp.TrackChange { ch, _ := a.setIface("eth1", true); return ch },
 			map[string]vrrp.TrackChange{"VI_1": {Weight: 10}}},
 		// chk_nginx fails: -20 for VI_1 (script weight), -50 for VI_2 (override).
 		{func(a *trackAgg) map[string]vrrp.TrackChange { return a.setScript("chk_nginx", track.StatusDown) },
@@ -51,10 +51,10 @@ func TestTrackAggregation(t *testing.T) {
 		{func(a *trackAgg) map[string]vrrp.TrackChange { return a.setFile("tf", 3) },
 			map[string]vrrp.TrackChange{"VI_1": {Weight: -4}}},
 		// The own interface losing carrier: FAULT.
-		{func(a *trackAgg) map[string]vrrp.TrackChange { return a.setIface("eth0", false) },
+		{func(a *trackAgg) map[string]vrrp.TrackChange { ch, _ := a.setIface("eth0", false); return ch },
 			map[string]vrrp.TrackChange{"VI_1": {Weight: -4, Fault: true}}},
 		// The same state again changes nothing.
-		{func(a *trackAgg) map[string]vrrp.TrackChange { return a.setIface("eth0", false) },
+		{func(a *trackAgg) map[string]vrrp.TrackChange { ch, _ := a.setIface("eth0", false); return ch },
 			map[string]vrrp.TrackChange{}},
 		{func(a *trackAgg) map[string]vrrp.TrackChange { return a.setScript("chk_nginx", track.StatusUp) },
 			map[string]vrrp.TrackChange{"VI_1": {Weight: 16, Fault: true}, "VI_2": {Fault: true}}},
