@@ -16,8 +16,7 @@ pids=()
 
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  sleep 0.5
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   for n in 1 2 3; do ip netns del "$tag-h$n" 2>/dev/null || true; done
   ip netns del "$sw" 2>/dev/null || true
   rm -rf "$run"
@@ -29,7 +28,7 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 holder() {
   local who=""
   for n in 1 2 3; do
-    if ip -n "$tag-h$n" -4 addr show dev eth0 | grep -q " $VIP/"; then who+="node$n "; fi
+    if ip -n "$tag-h$n" -4 addr show dev eth0 2>/dev/null | grep -q " $VIP/"; then who+="node$n "; fi
   done
   echo "${who:-nobody}"
 }
@@ -72,11 +71,13 @@ pids+=($!)
 
 if wait_holder node1 10; then echo "VIP $VIP is on: $(holder)"; else echo "unexpected: VIP on $(holder)"; fi
 
-say "killing node1 (SIGKILL: no goodbye advert)"
+say "powering off node1: SIGKILL (no goodbye advert), then its host disappears"
 kill -9 "${pids[0]}"
+wait "${pids[0]}" 2>/dev/null || true
+ip netns del "$tag-h1"
 start=$(date +%s.%N)
 if wait_holder node2 10; then
-  printf 'VIP %s moved to: %s after %.2f s\n' "$VIP" "$(holder)" "$(echo "$(date +%s.%N) - $start" | bc 2>/dev/null || echo 0)"
+  printf "VIP %s moved to: %s after %s s\n" "$VIP" "$(holder)" "$(awk -v a="$start" -v b="$(date +%s.%N)" "BEGIN{printf \"%.2f\", b-a}")"
 else
   echo "unexpected: VIP on $(holder)"
 fi
@@ -86,5 +87,5 @@ kill -TERM "${pids[1]}"
 if wait_holder node3 10; then echo "VIP $VIP is on: $(holder)"; else echo "unexpected: VIP on $(holder)"; fi
 
 say "logs"
-for n in 1 2 3; do echo "--- node$n"; grep -E "Entering|priority 0|VIP|error" "$run/node$n.log" | head -20 || true; done
+for n in 1 2 3; do echo "--- node$n"; grep -E "Entering|priority 0|VIP|error" "$run/node$n.log" | cut -c1-160 | head -20 || true; done
 say "done; cleaning up"

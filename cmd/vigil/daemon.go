@@ -4,13 +4,17 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 
+	"github.com/vigil-ha/vigil/internal/conf"
 	"github.com/vigil-ha/vigil/internal/daemon"
 )
 
@@ -68,6 +72,10 @@ func runDaemon(ctx context.Context, o options, stderr io.Writer) int {
 		return 1
 	}
 	ready := func() { _, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyReady) }
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go reloadLoop(ctx, o, d, hup, errorSet(ds), log)
 	err = d.Run(ctx, ready)
 	_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyStopping)
 	if err != nil {
@@ -76,6 +84,60 @@ func runDaemon(ctx context.Context, o options, stderr io.Writer) int {
 	}
 	log.Info("Stopped vigil")
 	return 0
+}
+
+// errorSet is the set of error messages (without positions) of a
+// configuration.
+func errorSet(ds conf.Diagnostics) map[string]bool {
+	m := map[string]bool{}
+	for _, d := range ds {
+		if d.Sev.IsError() {
+			m[d.Msg] = true
+		}
+	}
+	return m
+}
+
+// reloadLoop applies the configuration again on each SIGHUP. A
+// configuration with an error that the running one did not have is
+// refused and the running one is kept untouched, with every finding
+// logged. (Errors the running configuration already had, such as an
+// unknown keyword keepalived also tolerates, do not block a reload.)
+func reloadLoop(ctx context.Context, o options, d *daemon.Daemon, hup <-chan os.Signal, known map[string]bool, log *slog.Logger) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyReloading)
+		log.Info("Reloading ...")
+		cfg, ds := load(o)
+		for _, dg := range ds {
+			log.Warn(dg.String())
+		}
+		var fresh []string
+		for _, dg := range ds {
+			if dg.Sev.IsError() && !known[dg.Msg] {
+				fresh = append(fresh, dg.String())
+			}
+		}
+		if len(fresh) > 0 {
+			log.Error("Reload refused: the new configuration has new errors; still running the previous one",
+				"errors", strings.Join(fresh, "; "))
+			_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyReady)
+			continue
+		}
+		res, err := d.Reload(ctx, cfg)
+		if err != nil {
+			log.Error("Reload failed; still running the previous configuration", "err", err)
+		} else {
+			known = errorSet(ds)
+			log.Info("Reload finished", "kept", len(res.Kept), "started", res.Started,
+				"stopped", res.Stopped, "restarted", res.Restarted)
+		}
+		_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyReady)
+	}
 }
 
 func pidFiles(o options) []string {
