@@ -10,6 +10,8 @@ import (
 	"sync"
 
 	"github.com/vigil-ha/vigil/internal/conf"
+	"github.com/vigil-ha/vigil/internal/notify"
+	"github.com/vigil-ha/vigil/internal/track"
 	"github.com/vigil-ha/vigil/internal/vrrp"
 )
 
@@ -57,6 +59,8 @@ type Daemon struct {
 	mu    sync.Mutex
 	insts map[string]*running // by instance name
 	order []string            // instance names in config order
+	// notifier is the current notify runner; replaced on reload.
+	notifier *notify.Notifier
 }
 
 // running is one started instance.
@@ -133,7 +137,13 @@ func (d *Daemon) Reload(ctx context.Context, cfg *conf.Config) (ReloadResult, er
 // instance has shut down (priority-0 adverts sent, VIPs removed), or when
 // an instance fails.
 func (d *Daemon) Run(ctx context.Context, ready func()) error {
-	defer d.stopAll()
+	stopNotifier := d.startNotifier(ctx, d.cfg)
+	// Instances stop first, so that their STOP notifies are queued
+	// before the notifier drains its queues and exits.
+	defer func() {
+		d.stopAll()
+		stopNotifier()
+	}()
 	if _, err := d.apply(ctx, d.plans); err != nil {
 		return err
 	}
@@ -153,6 +163,9 @@ func (d *Daemon) Run(ctx context.Context, ready func()) error {
 			return err
 		case req := <-d.reload:
 			stopTracking()
+			stopOld := stopNotifier
+			stopNotifier = d.startNotifier(ctx, req.cfg)
+			stopOld()
 			res, err := d.apply(ctx, req.plans)
 			if err != nil {
 				// An instance that cannot start is logged; the rest run.
@@ -234,6 +247,9 @@ func (d *Daemon) start(ctx context.Context, p instancePlan) error {
 		return fmt.Errorf("(%s) %w", p.Name, err)
 	}
 	deps := vrrp.RunnerDeps{Conn: e.Conn, Addrs: e.Addrs, Announce: e.Announce, Notify: d.opts.Notifier}
+	if deps.Notify == nil {
+		deps.Notify = d
+	}
 	if d.opts.KeepVIPs && e.Addrs != nil {
 		deps.Addrs = keepOnStop{e.Addrs}
 	}
@@ -312,6 +328,24 @@ func (d *Daemon) startTracking(ctx context.Context) (stop func()) {
 		}
 	}
 	var wg sync.WaitGroup
+	tcfg, warns := planTrack(d.cfg, d.notifyConfig(d.cfg))
+	for _, w := range warns {
+		d.log.Warn(w)
+	}
+	var trackEvents <-chan track.Event
+	if len(tcfg.Scripts)+len(tcfg.Files) > 0 {
+		tr, err := track.New(tcfg, d.log)
+		if err != nil {
+			d.log.Error("vrrp_script tracking not started", "err", err)
+		} else {
+			trackEvents = tr.Subscribe()
+			wg.Go(func() {
+				if err := tr.Run(ctx); err != nil {
+					d.log.Error("vrrp_script tracking stopped", "err", err)
+				}
+			})
+		}
+	}
 	links := make(chan vrrp.LinkEvent, 16)
 	if names := agg.interfaces(); len(names) > 0 && len(byName) > 0 {
 		wg.Go(func() {
@@ -336,12 +370,75 @@ func (d *Daemon) startTracking(ctx context.Context) (stop func()) {
 						r.Track(ctx, tc)
 					}
 				}
+			case ev := <-trackEvents:
+				var changes map[string]vrrp.TrackChange
+				switch ev.Kind {
+				case track.KindScript:
+					changes = agg.setScript(ev.Name, ev.Status)
+				case track.KindFile:
+					changes = agg.setFile(ev.Name, ev.Value)
+				}
+				for inst, tc := range changes {
+					if r := byName[inst]; r != nil {
+						r.Track(ctx, tc)
+					}
+				}
 			}
 		}
 	})
 	return func() {
 		cancel()
 		wg.Wait()
+	}
+}
+
+// notifyConfig is the notify configuration of cfg; warnings are logged
+// by startNotifier.
+func (d *Daemon) notifyConfig(cfg *conf.Config) notify.Config {
+	nc, _ := planNotify(cfg)
+	return nc
+}
+
+// startNotifier builds and runs the notifier for cfg and makes it the
+// current one; the returned function stops it after its queues drain.
+func (d *Daemon) startNotifier(ctx context.Context, cfg *conf.Config) (stop func()) {
+	nc, warns := planNotify(cfg)
+	for _, w := range warns {
+		d.log.Warn(w)
+	}
+	n, err := notify.New(nc, d.log)
+	if err != nil {
+		d.log.Error("notify scripts disabled", "err", err)
+		return func() {}
+	}
+	nctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := n.Run(nctx); err != nil {
+			d.log.Error("notifier stopped", "err", err)
+		}
+	}()
+	d.mu.Lock()
+	d.notifier = n
+	d.mu.Unlock()
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+// NotifyState implements vrrp.Notifier over the current notifier.
+func (d *Daemon) NotifyState(instance string, from, to vrrp.State, prio uint8) {
+	st, ok := notifyState(to)
+	if !ok {
+		return
+	}
+	d.mu.Lock()
+	n := d.notifier
+	d.mu.Unlock()
+	if n != nil {
+		n.Enqueue(notify.Event{Name: instance, State: st, Priority: int(prio)})
 	}
 }
 

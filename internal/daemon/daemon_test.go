@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -288,4 +290,54 @@ func TestOwnInterfaceDownFaults(t *testing.T) {
 			t.Fatalf("state %s after link up, want BACKUP", s)
 		}
 	})
+}
+
+// keepalived's notify contract end to end through the daemon: the generic
+// notify script gets INSTANCE NAME STATE PRIORITY for each transition, in
+// order, ending with STOP at shutdown.
+func TestNotifyScriptSequence(t *testing.T) {
+	dir := t.TempDir()
+	out := dir + "/calls"
+	script := dir + "/record.sh"
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"$@\" >> "+out+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	vi := instanceConf("VI_1", 1, 100)
+	vi.Version = 3
+	vi.AdvertInt = 100 * time.Millisecond
+	vi.Notify.Any = &conf.Script{Cmd: script}
+	vi.Notify.Master = &conf.Script{Cmd: script + " master-only"}
+	edges := &fakeEdges{links: make(chan vrrp.LinkEvent)}
+	d, err := New(testConfig(vi), edges, Options{}, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx, nil) }()
+	want := []string{"INSTANCE VI_1 BACKUP 100", "master-only", "INSTANCE VI_1 MASTER 100"}
+	waitLines(t, out, len(want))
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	want = append(want, "INSTANCE VI_1 STOP 100")
+	b, _ := os.ReadFile(out)
+	if diff := cmp.Diff(want, strings.Split(strings.TrimSpace(string(b)), "\n")); diff != "" {
+		t.Errorf("notify calls (-want +got):\n%s", diff)
+	}
+}
+
+func waitLines(t *testing.T, path string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(path)
+		if got := strings.Count(string(b), "\n"); got >= n {
+			return
+		} else if time.Now().After(deadline) {
+			t.Fatalf("%s has %d lines after 10s, want %d:\n%s", path, got, n, b)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
