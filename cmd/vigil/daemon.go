@@ -66,7 +66,7 @@ func runDaemon(ctx context.Context, o options, stderr io.Writer) int {
 		<-ctx.Done()
 		return 0
 	}
-	d, err := daemon.New(cfg, daemon.LinuxEdges{}, daemon.Options{KeepVIPs: o.keepVRRP}, log)
+	d, err := daemon.New(cfg, daemon.NewLinuxEdges(), daemon.Options{KeepVIPs: o.keepVRRP}, log)
 	if err != nil {
 		log.Error("cannot run the configuration", "err", err)
 		return 1

@@ -26,9 +26,10 @@ type Options struct {
 // Edges opens the per-instance sockets and handles. The Linux
 // implementation is in edges_linux.go; tests pass fakes.
 type Edges interface {
-	// Open returns the instance's connection, address manager and
-	// announcer (the last two may be nil), and the advert source.
-	Open(ctx context.Context, p vrrp.ConnConfig) (InstanceEdges, error)
+	// Open returns the connection of the instance with VRID vrid, its
+	// address manager and announcer (the last two may be nil), and the
+	// advert source.
+	Open(ctx context.Context, p vrrp.ConnConfig, vrid uint8) (InstanceEdges, error)
 	// WatchLinks sends the state of the named interfaces, then each
 	// change, until ctx is done.
 	WatchLinks(ctx context.Context, names []string, events chan<- vrrp.LinkEvent) error
@@ -242,7 +243,7 @@ func (d *Daemon) start(ctx context.Context, p instancePlan) error {
 	for _, w := range p.Warnings {
 		d.log.Warn(w)
 	}
-	e, err := d.edges.Open(ctx, p.Conn)
+	e, err := d.edges.Open(ctx, p.Conn, p.Runner.Instance.VRID)
 	if err != nil {
 		return fmt.Errorf("(%s) %w", p.Name, err)
 	}

@@ -58,7 +58,7 @@ func indexOf(s, sub string) int {
 	return -1
 }
 
-func (f *fakeEdges) Open(_ context.Context, cc vrrp.ConnConfig) (InstanceEdges, error) {
+func (f *fakeEdges) Open(_ context.Context, cc vrrp.ConnConfig, _ uint8) (InstanceEdges, error) {
 	f.mu.Lock()
 	f.next++
 	src := netip.AddrFrom4([4]byte{10, 99, 0, f.next})

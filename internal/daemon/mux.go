@@ -1,0 +1,177 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/vigil-ha/vigil/internal/vrrp"
+)
+
+// rawConn is one shared VRRP socket; *vrrp.Conn implements it.
+type rawConn interface {
+	ReadPacket(ctx context.Context) (vrrp.Packet, error)
+	WritePacket(payload []byte, dst netip.Addr) error
+	WriteDatagram(datagram []byte) error
+	Close() error
+}
+
+// mux shares one raw socket among the instances of an interface, family
+// and mode, handing each packet to the instance of its VRID. A raw
+// socket sees every VRRP packet on the interface, so with one socket per
+// instance each packet would be read and decoded once per instance:
+// O(instances²) work on a busy segment (keepalived, too, shares its
+// sockets).
+type mux struct {
+	conn rawConn
+	// Dropped counts packets for VRIDs no instance here runs.
+	Dropped atomic.Uint64
+
+	mu     sync.Mutex
+	subs   map[uint8]*muxConn
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error // why the reader stopped; guarded by mu
+}
+
+func newMux(c rawConn) *mux { return &mux{conn: c, subs: map[uint8]*muxConn{}} }
+
+// attach returns the view of the socket for one VRID; the first attach
+// starts the reader.
+func (m *mux) attach(vrid uint8) (*muxConn, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, dup := m.subs[vrid]; dup {
+		return nil, fmt.Errorf("VRID %d is already running on this interface", vrid)
+	}
+	c := &muxConn{m: m, vrid: vrid, ch: make(chan vrrp.Packet, 64), gone: make(chan struct{})}
+	m.subs[vrid] = c
+	if m.cancel == nil {
+		ctx, cancel := context.WithCancel(context.Background())
+		m.cancel, m.done = cancel, make(chan struct{})
+		go m.read(ctx)
+	}
+	return c, nil
+}
+
+// detach removes a view; the last one stops the reader and closes the
+// socket, and detach reports true then.
+func (m *mux) detach(c *muxConn) (last bool, err error) {
+	m.mu.Lock()
+	delete(m.subs, c.vrid)
+	last = len(m.subs) == 0
+	cancel, done := m.cancel, m.done
+	if last {
+		m.cancel = nil
+	}
+	m.mu.Unlock()
+	if !last {
+		return false, nil
+	}
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+	return true, m.conn.Close()
+}
+
+func (m *mux) read(ctx context.Context) {
+	defer close(m.done)
+	for {
+		p, err := m.conn.ReadPacket(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			m.mu.Lock()
+			m.err = err
+			for _, c := range m.subs {
+				close(c.gone)
+			}
+			m.mu.Unlock()
+			return
+		}
+		m.dispatch(p)
+	}
+}
+
+// dispatch hands p to the instance of its VRID. A packet too short to
+// carry one goes to every instance, so that each counts the drop.
+func (m *mux) dispatch(p vrrp.Packet) {
+	vrid, ok := packetVRID(p)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !ok {
+		for _, c := range m.subs {
+			c.deliver(p)
+		}
+		return
+	}
+	if c := m.subs[vrid]; c != nil {
+		c.deliver(p)
+		return
+	}
+	m.Dropped.Add(1)
+}
+
+// packetVRID finds the VRID of a received packet: the second octet of the
+// VRRP header, behind keepalived's 24-octet AH when the IPv4 protocol is
+// AH.
+func packetVRID(p vrrp.Packet) (uint8, bool) {
+	b := p.Payload
+	if len(p.Datagram) >= 20 && p.Datagram[9] == vrrp.ProtocolAH {
+		if len(b) < 24 {
+			return 0, false
+		}
+		b = b[24:]
+	}
+	if len(b) < 2 {
+		return 0, false
+	}
+	return b[1], true
+}
+
+// muxConn is one instance's view of a shared socket: a vrrp.PacketConn.
+type muxConn struct {
+	m    *mux
+	vrid uint8
+	ch   chan vrrp.Packet
+	gone chan struct{} // closed when the shared reader fails
+	// Overflow counts packets dropped because the instance was not
+	// reading fast enough.
+	Overflow atomic.Uint64
+}
+
+func (c *muxConn) deliver(p vrrp.Packet) {
+	select {
+	case c.ch <- p:
+	default:
+		c.Overflow.Add(1)
+	}
+}
+
+// ReadPacket implements vrrp.PacketConn.
+func (c *muxConn) ReadPacket(ctx context.Context) (vrrp.Packet, error) {
+	select {
+	case p := <-c.ch:
+		return p, nil
+	case <-ctx.Done():
+		return vrrp.Packet{}, ctx.Err()
+	case <-c.gone:
+		c.m.mu.Lock()
+		err := c.m.err
+		c.m.mu.Unlock()
+		return vrrp.Packet{}, errors.Join(errors.New("shared VRRP socket failed"), err)
+	}
+}
+
+// WritePacket implements vrrp.PacketConn.
+func (c *muxConn) WritePacket(payload []byte, dst netip.Addr) error {
+	return c.m.conn.WritePacket(payload, dst)
+}
+
+// WriteDatagram implements vrrp.DatagramWriter.
+func (c *muxConn) WriteDatagram(d []byte) error { return c.m.conn.WriteDatagram(d) }
