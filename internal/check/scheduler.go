@@ -1,0 +1,297 @@
+package check
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// Stepper is a Checker that probes one of several steps per call: HTTPGet's
+// URLs. Under PolicyHTTP the Scheduler calls CheckStep with the URL the
+// Tracker asks for.
+type Stepper interface {
+	Checker
+	Steps() int
+	CheckStep(ctx context.Context, step int) Result
+}
+
+// Target is one checker of one real server.
+type Target struct {
+	// Name identifies the checker in events, e.g. "[10.0.0.2]:tcp:80".
+	Name    string
+	Checker Checker
+	Policy  Policy
+	Timing  Timing
+	// Resume, when set, carries this checker's state from the scheduler it
+	// replaces on a reload (see Tracker.Resume and Scheduler.States).
+	Resume *TrackerState
+}
+
+// Event reports a checker's state. The Scheduler sends one when keepalived
+// would update the real server: on every UP/DOWN change, the first time the
+// state is settled, and (MISC_CHECK misc_dynamic) when the weight changes.
+type Event struct {
+	// ID is the index of the target in the slice given to NewScheduler.
+	ID   int
+	Name string
+	// Up is the checker's state; Changed says it just flipped.
+	Up      bool
+	Changed bool
+	// Result is the probe that led to the event. For misc_dynamic, a nil
+	// Result.Weight on an up checker means the configured weight.
+	Result Result
+}
+
+// SchedulerOptions tune a Scheduler.
+type SchedulerOptions struct {
+	// Workers bounds how many probes run at once; 0 means 64.
+	Workers int
+	// OnEvent receives events on the scheduler's goroutine; it must not
+	// block (hand the event to a queue of your own).
+	OnEvent func(Event)
+	// OnResult, when set, sees every probe's result (metrics); same rule.
+	OnResult func(id int, r Result)
+	// Rand returns a number in [0, 1) for the warmup delay; nil means
+	// math/rand/v2.Float64.
+	Rand func() float64
+}
+
+// Scheduler runs many checkers from one timer heap and a bounded pool of
+// workers: thousands of checkers cost a handful of goroutines. It creates
+// no goroutine until Run.
+type Scheduler struct {
+	opts    SchedulerOptions
+	entries []*entry
+	ran     bool
+}
+
+type entry struct {
+	id      int
+	target  Target
+	tracker *Tracker
+	stepper Stepper
+	due     time.Time
+	index   int // position in the heap, -1 when out of it
+	weight  *int
+}
+
+type completion struct {
+	e          *entry
+	r          Result
+	start, end time.Time
+}
+
+// NewScheduler prepares targets for Run.
+func NewScheduler(targets []Target, opts SchedulerOptions) (*Scheduler, error) {
+	if opts.Workers <= 0 {
+		opts.Workers = 64
+	}
+	if opts.Rand == nil {
+		opts.Rand = rand.Float64
+	}
+	s := &Scheduler{opts: opts}
+	for i, t := range targets {
+		if t.Checker == nil {
+			return nil, errors.New("check target " + t.Name + ": no checker")
+		}
+		if t.Timing.DelayLoop <= 0 {
+			return nil, errors.New("check target " + t.Name + ": delay_loop must be positive")
+		}
+		e := &entry{id: i, target: t, index: -1}
+		steps := 1
+		if st, ok := t.Checker.(Stepper); ok && t.Policy == PolicyHTTP {
+			e.stepper = st
+			steps = st.Steps()
+			if steps < 1 {
+				return nil, errors.New("check target " + t.Name + ": HTTP_GET/SSL_GET has no url")
+			}
+		}
+		e.tracker = NewTracker(t.Policy, t.Timing, steps)
+		if t.Resume != nil {
+			e.tracker.Resume(*t.Resume)
+		}
+		s.entries = append(s.entries, e)
+	}
+	return s, nil
+}
+
+// Run probes the targets until ctx is done, then waits for the probes in
+// flight (their contexts are cancelled) and returns ctx's error. Run may be
+// called once.
+func (s *Scheduler) Run(ctx context.Context) error {
+	if s.ran {
+		return errors.New("check scheduler: Run called twice")
+	}
+	s.ran = true
+
+	// jobs is buffered so the loop can hand out a batch of due probes
+	// without waiting for each worker to wake up.
+	jobs := make(chan *entry, s.opts.Workers)
+	// Each worker holds at most one job and jobs holds at most Workers, so a
+	// buffer of 2*Workers lets every worker deliver its results after the
+	// loop has stopped reading: no worker can block on shutdown.
+	done := make(chan completion, 2*s.opts.Workers)
+	var wg sync.WaitGroup
+	for range s.opts.Workers {
+		wg.Go(func() {
+			for e := range jobs {
+				if ctx.Err() != nil {
+					// Shutting down: skip the probe, report nothing.
+					continue
+				}
+				done <- s.probe(ctx, e)
+			}
+		})
+	}
+	defer func() {
+		close(jobs)
+		wg.Wait()
+	}()
+
+	var h dueHeap
+	now := time.Now()
+	for _, e := range s.entries {
+		e.due = now.Add(e.tracker.FirstDelay(s.opts.Rand()))
+		heap.Push(&h, e)
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	var ready []*entry
+	var armed time.Time
+	for {
+		// Move due entries to the ready queue and hand out as many as the
+		// workers' queue takes without blocking.
+		now = time.Now()
+		for len(h) > 0 && !h[0].due.After(now) {
+			ready = append(ready, heap.Pop(&h).(*entry))
+		}
+	fill:
+		for len(ready) > 0 {
+			select {
+			case jobs <- ready[0]:
+				ready[0] = nil
+				ready = ready[1:]
+			default:
+				break fill
+			}
+		}
+		if len(ready) == 0 {
+			ready = nil // let the backing array go once drained
+		}
+		if len(h) > 0 && !h[0].due.Equal(armed) {
+			armed = h[0].due
+			timer.Reset(armed.Sub(now))
+		}
+		var send chan *entry
+		var next *entry
+		if len(ready) > 0 {
+			send, next = jobs, ready[0]
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer.C:
+			armed = time.Time{}
+		case send <- next:
+			ready[0] = nil
+			ready = ready[1:]
+		case c := <-done:
+			s.complete(&h, c)
+			// Take the other results already waiting, without blocking.
+		drain:
+			for {
+				select {
+				case c := <-done:
+					s.complete(&h, c)
+				default:
+					break drain
+				}
+			}
+		}
+	}
+}
+
+// States returns each target's tracker state, in target order, for the
+// Resume of a reloaded configuration. Call it only after Run has returned
+// (or before it starts).
+func (s *Scheduler) States() []TrackerState {
+	out := make([]TrackerState, len(s.entries))
+	for i, e := range s.entries {
+		out[i] = e.tracker.State()
+	}
+	return out
+}
+
+func (s *Scheduler) probe(ctx context.Context, e *entry) completion {
+	start := time.Now()
+	timeout := e.target.Timing.Timeout
+	if timeout <= 0 {
+		timeout = e.target.Timing.DelayLoop
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	var r Result
+	if e.stepper != nil {
+		r = e.stepper.CheckStep(cctx, e.tracker.Step())
+	} else {
+		r = e.target.Checker.Check(cctx)
+	}
+	cancel()
+	return completion{e: e, r: r, start: start, end: time.Now()}
+}
+
+func (s *Scheduler) complete(h *dueHeap, c completion) {
+	e := c.e
+	o := e.tracker.Observe(c.r.OK)
+	base := c.end
+	if o.FromStart {
+		base = c.start
+	}
+	e.due = base.Add(o.Delay)
+	heap.Push(h, e)
+	if s.opts.OnResult != nil {
+		s.opts.OnResult(e.id, c.r)
+	}
+	weightChanged := c.r.OK && !sameWeight(e.weight, c.r.Weight)
+	if c.r.OK {
+		e.weight = c.r.Weight
+	} else if o.Changed {
+		e.weight = nil
+	}
+	if s.opts.OnEvent != nil && (o.Report || (weightChanged && o.Up)) {
+		s.opts.OnEvent(Event{ID: e.id, Name: e.target.Name, Up: o.Up, Changed: o.Changed, Result: c.r})
+	}
+}
+
+func sameWeight(a, b *int) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+// dueHeap orders entries by due time.
+type dueHeap []*entry
+
+func (h dueHeap) Len() int           { return len(h) }
+func (h dueHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h dueHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index = i
+	h[j].index = j
+}
+func (h *dueHeap) Push(x any) {
+	e := x.(*entry)
+	e.index = len(*h)
+	*h = append(*h, e)
+}
+func (h *dueHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	e.index = -1
+	*h = old[:len(old)-1]
+	return e
+}
