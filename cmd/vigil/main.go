@@ -29,6 +29,10 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	prog := filepath.Base(args[0])
 	argv := args[1:]
+	if prog == "genhash" {
+		// Installed as (or linked to) genhash, like keepalived's.
+		return runGenhash(ctx, argv, stdout, stderr)
+	}
 	// Subcommands that keepalived spells as flags come first: `-T` turns
 	// keepalived into genhash when it is the first option.
 	if len(argv) > 0 {

@@ -23,6 +23,8 @@ const (
 	UnknownKeyword                       // CONFIG_UNKNOWN_KEYWORD
 	UnexpectedBOB                        // CONFIG_UNEXPECTED_BOB: '{' where none is allowed
 	MissingBOB                           // CONFIG_MISSING_BOB: '{' missing
+	UnexpectedEOB                        // CONFIG_UNEXPECTED_EOB: extra '}'
+	MissingEOB                           // CONFIG_MISSING_EOB: '}' missing at the end
 	UnmatchedQuote                       // CONFIG_UNMATCHED_QUOTE
 	MissingParameter                     // CONFIG_MISSING_PARAMETER
 	InvalidNumber                        // CONFIG_INVALID_NUMBER
@@ -36,7 +38,8 @@ const (
 var sevNames = map[Severity]string{
 	FileNotFound: "file-not-found", BadIf: "bad-interface", Fatal: "fatal",
 	MultipleFiles: "multiple-files", UnknownKeyword: "unknown-keyword",
-	UnexpectedBOB: "unexpected-{", MissingBOB: "missing-{", UnmatchedQuote: "unmatched-quote",
+	UnexpectedBOB: "unexpected-{", MissingBOB: "missing-{",
+	UnexpectedEOB: "unexpected-}", MissingEOB: "missing-}", UnmatchedQuote: "unmatched-quote",
 	MissingParameter: "missing-parameter", InvalidNumber: "invalid-number",
 	GeneralError: "error", SecurityError: "security", Warning: "warning",
 	Deprecated: "deprecated", NotSupported: "not-supported",

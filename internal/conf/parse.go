@@ -7,14 +7,6 @@ import (
 	"strings"
 )
 
-// keepalived reports brace errors as CONFIG_UNEXPECTED_EOB ("Extra '}'
-// found") and CONFIG_MISSING_EOB ("There are N missing '}'s..."); diag.go
-// has no such severities yet, so the nearest ones stand in for them.
-const (
-	sevUnexpectedEOB = UnexpectedBOB
-	sevMissingEOB    = MissingBOB
-)
-
 // Parse reads the configuration at name from fsys and returns its generic
 // tree (one Node per keyword line, { } blocks as children) and the
 // findings of the front end, in the order they were found.
@@ -42,7 +34,7 @@ func Parse(fsys fs.FS, name string, opts ParseOptions) ([]*Node, Diagnostics) {
 	if p.depth > 0 {
 		// keepalived reports this once at the end, with no line
 		// (init_data in lib/parser.c).
-		ds = append(ds, Diagnostic{Pos: Pos{File: name}, Sev: sevMissingEOB,
+		ds = append(ds, Diagnostic{Pos: Pos{File: name}, Sev: MissingEOB,
 			Msg: "There are " + itoa(p.depth) + " missing '}'s or extra '{'s"})
 	}
 	return nodes, ds
@@ -94,7 +86,7 @@ func (p *parser) block(level int) []*Node {
 			}
 		case RBrace:
 			if p.depth < 1 {
-				p.add(p.tok, sevUnexpectedEOB, "Extra '}' found")
+				p.add(p.tok, UnexpectedEOB, "Extra '}' found")
 			} else {
 				p.depth--
 			}

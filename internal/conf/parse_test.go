@@ -186,13 +186,13 @@ func TestParseBraceErrors(t *testing.T) {
 			name: "ExtraCloseAtTopLevel",
 			conf: "a\n}\n",
 			tree: "/k.conf:1:1 a\n",
-			diag: "[unexpected-{] (/k.conf: Line 2) Extra '}' found @1\n[unknown-keyword] (/k.conf: Line 2) Unknown keyword '}' @1\n",
+			diag: "[unexpected-}] (/k.conf: Line 2) Extra '}' found @1\n[unknown-keyword] (/k.conf: Line 2) Unknown keyword '}' @1\n",
 		},
 		{
 			name: "MissingCloseAtEOF",
 			conf: "a {\n b {\n",
 			tree: "/k.conf:1:1 a {\n  /k.conf:2:2 b {\n  }\n}\n",
-			diag: "[missing-{] (/k.conf) There are 2 missing '}'s or extra '{'s\n",
+			diag: "[missing-}] (/k.conf) There are 2 missing '}'s or extra '{'s\n",
 		},
 		{
 			name: "OpenWithNoKeyword",
