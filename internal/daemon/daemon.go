@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"reflect"
+	"slices"
 	"sync"
 
 	"github.com/vigil-ha/vigil/internal/conf"
@@ -53,28 +54,28 @@ type Daemon struct {
 
 	cfg    *conf.Config // the configuration being run; owned by Run
 	agg    *trackAgg    // tracked objects' states, kept across reloads; owned by Run
-	plans  []instancePlan
+	plans  []groupPlan
 	reload chan reloadReq
 	failed chan error
 
 	mu    sync.Mutex
-	insts map[string]*running // by instance name
-	order []string            // instance names in config order
+	insts map[string]*running // by groupPlan.key()
+	order []string            // keys in config order
 	// notifier is the current notify runner; replaced on reload.
 	notifier *notify.Notifier
 }
 
-// running is one started instance.
+// running is one started unit: a lone instance or a vrrp_sync_group.
 type running struct {
-	plan   instancePlan
-	runner *vrrp.Runner
-	cancel context.CancelFunc
-	done   chan struct{}
+	plan    groupPlan
+	runners []*vrrp.Runner // the members, in group order
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
 type reloadReq struct {
 	cfg   *conf.Config
-	plans []instancePlan
+	plans []groupPlan
 	res   chan ReloadResult
 }
 
@@ -83,9 +84,19 @@ type ReloadResult struct {
 	Kept, Started, Stopped, Restarted []string
 }
 
+// planUnits plans the instances of c and groups them into the units the
+// daemon runs (planGroups).
+func planUnits(c *conf.Config) ([]groupPlan, error) {
+	plans, err := planVRRP(c)
+	if err != nil {
+		return nil, err
+	}
+	return planGroups(c.SyncGroups, plans), nil
+}
+
 // New checks cfg and plans its instances; nothing runs until Run.
 func New(cfg *conf.Config, edges Edges, opts Options, log *slog.Logger) (*Daemon, error) {
-	plans, err := planVRRP(cfg)
+	plans, err := planUnits(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +115,7 @@ func (d *Daemon) Runners() []*vrrp.Runner {
 	out := make([]*vrrp.Runner, 0, len(d.order))
 	for _, n := range d.order {
 		if r := d.insts[n]; r != nil {
-			out = append(out, r.runner)
+			out = append(out, r.runners...)
 		}
 	}
 	return out
@@ -116,7 +127,7 @@ func (d *Daemon) Runners() []*vrrp.Runner {
 // are stopped and started with their new settings. It returns an error,
 // and changes nothing, when cfg cannot be planned.
 func (d *Daemon) Reload(ctx context.Context, cfg *conf.Config) (ReloadResult, error) {
-	plans, err := planVRRP(cfg)
+	plans, err := planUnits(cfg)
 	if err != nil {
 		return ReloadResult{}, err
 	}
@@ -180,30 +191,45 @@ func (d *Daemon) Run(ctx context.Context, ready func()) error {
 	}
 }
 
-// apply moves the running set to plans.
-func (d *Daemon) apply(ctx context.Context, plans []instancePlan) (ReloadResult, error) {
+// apply moves the running set to plans. A vrrp_sync_group is kept or
+// restarted as a whole: any change to a member or to the membership
+// restarts every member. The result lists instance names.
+func (d *Daemon) apply(ctx context.Context, plans []groupPlan) (ReloadResult, error) {
 	var res ReloadResult
-	want := map[string]instancePlan{}
+	names := func(u groupPlan) []string {
+		var out []string
+		for _, m := range u.Members {
+			out = append(out, m.Name)
+		}
+		return out
+	}
+	want := map[string]groupPlan{}
 	var order []string
 	for _, p := range plans {
-		want[p.Name] = p
-		order = append(order, p.Name)
+		want[p.key()] = p
+		order = append(order, p.key())
 	}
 	d.mu.Lock()
 	var stop []*running
-	for name, r := range d.insts {
-		p, ok := want[name]
+	for key, r := range d.insts {
+		p, ok := want[key]
 		switch {
 		case !ok:
-			res.Stopped = append(res.Stopped, name)
+			res.Stopped = append(res.Stopped, names(r.plan)...)
 			stop = append(stop, r)
-			delete(d.insts, name)
+			delete(d.insts, key)
 		case !reflect.DeepEqual(p, r.plan):
-			res.Restarted = append(res.Restarted, name)
+			for _, n := range names(r.plan) {
+				if slices.Contains(names(p), n) {
+					res.Restarted = append(res.Restarted, n)
+				} else {
+					res.Stopped = append(res.Stopped, n)
+				}
+			}
 			stop = append(stop, r)
-			delete(d.insts, name)
+			delete(d.insts, key)
 		default:
-			res.Kept = append(res.Kept, name)
+			res.Kept = append(res.Kept, names(r.plan)...)
 		}
 	}
 	d.order = order
@@ -213,7 +239,7 @@ func (d *Daemon) apply(ctx context.Context, plans []instancePlan) (ReloadResult,
 	var errs []error
 	for _, p := range plans {
 		d.mu.Lock()
-		_, have := d.insts[p.Name]
+		_, have := d.insts[p.key()]
 		d.mu.Unlock()
 		if have {
 			continue
@@ -222,8 +248,10 @@ func (d *Daemon) apply(ctx context.Context, plans []instancePlan) (ReloadResult,
 			errs = append(errs, err)
 			continue
 		}
-		if !contains(res.Restarted, p.Name) {
-			res.Started = append(res.Started, p.Name)
+		for _, n := range names(p) {
+			if !contains(res.Restarted, n) {
+				res.Started = append(res.Started, n)
+			}
 		}
 	}
 	return res, errors.Join(errs...)
@@ -238,38 +266,69 @@ func contains(ss []string, s string) bool {
 	return false
 }
 
-// start opens an instance's edges and runs it in its own goroutine.
-func (d *Daemon) start(ctx context.Context, p instancePlan) error {
-	for _, w := range p.Warnings {
-		d.log.Warn(w)
-	}
-	e, err := d.edges.Open(ctx, p.Conn, p.Runner.Instance.VRID)
-	if err != nil {
-		return fmt.Errorf("(%s) %w", p.Name, err)
-	}
-	deps := vrrp.RunnerDeps{Conn: e.Conn, Addrs: e.Addrs, Announce: e.Announce, Notify: d.opts.Notifier}
-	if deps.Notify == nil {
-		deps.Notify = d
-	}
-	if d.opts.KeepVIPs && e.Addrs != nil {
-		deps.Addrs = keepOnStop{e.Addrs}
-	}
-	rlog := d.log.With("instance", p.Name, "vrid", p.Runner.Instance.VRID, "iface", p.Conn.Interface)
-	r, err := vrrp.NewRunner(p.withSource(e.Src), deps, rlog)
-	if err != nil {
-		if e.Close != nil {
-			_ = e.Close()
+// start opens the edges of a unit's members and runs the unit in its own
+// goroutine: vrrp.NewRunner for a lone instance, vrrp.NewGroupRunner for
+// a vrrp_sync_group.
+func (d *Daemon) start(ctx context.Context, u groupPlan) error {
+	var (
+		cfgs    []vrrp.RunnerConfig
+		deps    []vrrp.RunnerDeps
+		closers []func() error
+	)
+	closeAll := func() {
+		for _, c := range closers {
+			if c != nil {
+				_ = c()
+			}
 		}
-		return fmt.Errorf("(%s) %w", p.Name, err)
+	}
+	for _, p := range u.Members {
+		for _, w := range p.Warnings {
+			d.log.Warn(w)
+		}
+		e, err := d.edges.Open(ctx, p.Conn, p.Runner.Instance.VRID)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("(%s) %w", p.Name, err)
+		}
+		closers = append(closers, e.Close)
+		dep := vrrp.RunnerDeps{Conn: e.Conn, Addrs: e.Addrs, Announce: e.Announce, Notify: d.opts.Notifier}
+		if dep.Notify == nil {
+			dep.Notify = d
+		}
+		if d.opts.KeepVIPs && e.Addrs != nil {
+			dep.Addrs = keepOnStop{e.Addrs}
+		}
+		cfgs = append(cfgs, p.withSource(e.Src))
+		deps = append(deps, dep)
+	}
+	var (
+		run     func(context.Context) error
+		runners []*vrrp.Runner
+	)
+	if u.Group == "" {
+		p := u.Members[0]
+		rlog := d.log.With("instance", p.Name, "vrid", p.Runner.Instance.VRID, "iface", p.Conn.Interface)
+		r, err := vrrp.NewRunner(cfgs[0], deps[0], rlog)
+		if err != nil {
+			closeAll()
+			return fmt.Errorf("(%s) %w", p.Name, err)
+		}
+		run, runners = r.Run, []*vrrp.Runner{r}
+	} else {
+		g, err := vrrp.NewGroupRunner(u.Group, cfgs, deps, d.log.With("group", u.Group))
+		if err != nil {
+			closeAll()
+			return err
+		}
+		run, runners = g.Run, g.Members()
 	}
 	ictx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	ri := &running{plan: p, runner: r, cancel: cancel, done: make(chan struct{})}
+	ri := &running{plan: u, runners: runners, cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(ri.done)
-		err := r.Run(ictx)
-		if e.Close != nil {
-			_ = e.Close()
-		}
+		err := run(ictx)
+		closeAll()
 		if err != nil && ictx.Err() == nil {
 			select {
 			case d.failed <- err:
@@ -278,7 +337,7 @@ func (d *Daemon) start(ctx context.Context, p instancePlan) error {
 		}
 	}()
 	d.mu.Lock()
-	d.insts[p.Name] = ri
+	d.insts[u.key()] = ri
 	d.mu.Unlock()
 	return nil
 }
@@ -329,7 +388,10 @@ func (d *Daemon) startTracking(ctx context.Context) (stop func()) {
 		}
 	}
 	var wg sync.WaitGroup
-	tcfg, warns := planTrack(d.cfg, d.notifyConfig(d.cfg))
+	for _, w := range agg.warns {
+		d.log.Warn(w)
+	}
+	tcfg, warns := planTrack(d.cfg, d.notifyConfig(d.cfg), agg.used())
 	for _, w := range warns {
 		d.log.Warn(w)
 	}
@@ -440,6 +502,22 @@ func (d *Daemon) NotifyState(instance string, from, to vrrp.State, prio uint8) {
 	d.mu.Unlock()
 	if n != nil {
 		n.Enqueue(notify.Event{Name: instance, State: st, Priority: int(prio)})
+	}
+}
+
+// NotifyGroupState implements vrrp.GroupNotifier: a vrrp_sync_group's
+// notify scripts, FIFO line and mail, through the current notifier
+// (keepalived send_group_notifies; groups always report priority 0).
+func (d *Daemon) NotifyGroupState(group string, from, to vrrp.State) {
+	st, ok := notifyState(to)
+	if !ok {
+		return
+	}
+	d.mu.Lock()
+	n := d.notifier
+	d.mu.Unlock()
+	if n != nil {
+		n.Enqueue(notify.Event{Group: true, Name: group, State: st})
 	}
 }
 

@@ -84,19 +84,10 @@ func planNotify(c *conf.Config) (notify.Config, []string) {
 }
 
 // planTrack maps vrrp_script and vrrp_track_file blocks onto the
-// tracker's configuration; only objects some instance tracks are run, as
-// keepalived does.
-func planTrack(c *conf.Config, ncfg notify.Config) (track.Config, []string) {
+// tracker's configuration; only objects some instance tracks (used, from
+// trackAgg.used, after the sync group rules) are run, as keepalived does.
+func planTrack(c *conf.Config, ncfg notify.Config, used map[objKey]bool) (track.Config, []string) {
 	var warns []string
-	used := map[objKey]bool{}
-	for _, vi := range c.Instances {
-		for _, t := range vi.TrackScript {
-			used[objKey{kindScript, t.Name}] = true
-		}
-		for _, t := range vi.TrackFile {
-			used[objKey{kindFile, t.Name}] = true
-		}
-	}
 	tc := track.Config{ScriptSecurity: ncfg.ScriptSecurity, DefaultUser: ncfg.DefaultUser}
 	for _, s := range c.VRRPScripts {
 		if !used[objKey{kindScript, s.Name}] {

@@ -38,6 +38,9 @@ type trackAgg struct {
 	files   map[string]int64
 	haveVal map[string]bool
 	last    map[string]vrrp.TrackChange
+	// warns are the configuration's tracking warnings (sync group
+	// rules), logged when tracking starts.
+	warns []string
 }
 
 // newTrackAgg collects every instance's tracked objects: its own
@@ -89,6 +92,19 @@ func (a *trackAgg) configure(c *conf.Config) {
 		}
 		a.refs[vi.Name] = refs
 	}
+	a.warns = syncGroupTracking(c, a.refs)
+}
+
+// used returns the objects some instance tracks: only those run
+// (keepalived: "Warning - script … is not used").
+func (a *trackAgg) used() map[objKey]bool {
+	out := map[objKey]bool{}
+	for _, refs := range a.refs {
+		for _, r := range refs {
+			out[r.key] = true
+		}
+	}
+	return out
 }
 
 func weightOr(p *int, def int) int {

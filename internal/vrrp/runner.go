@@ -97,6 +97,7 @@ type Snapshot struct {
 	Name       string
 	VRID       uint8
 	Interface  string
+	Group      string // vrrp_sync_group, "" if none
 	State      State
 	Priority   uint8
 	BasePrio   uint8
@@ -106,8 +107,11 @@ type Snapshot struct {
 	Since      time.Time // of the last transition
 }
 
-// Runner owns one Instance, its timer and the goroutine that reads its
-// socket. It is the only place where VRRP meets the clock and the network.
+// Runner is one VRRP instance's edges and published state: its socket,
+// addresses, announcer, receive checks, counters and snapshot. The
+// goroutine that owns its Instance and timer is a GroupRunner's: NewRunner
+// gives a lone instance a group of its own, and Run runs that; members of
+// a vrrp_sync_group are run by their GroupRunner.
 type Runner struct {
 	cfg  RunnerConfig
 	deps RunnerDeps
@@ -117,20 +121,35 @@ type Runner struct {
 	Stats Stats
 	snap  atomic.Pointer[Snapshot]
 
-	events chan Event
-	ahSeq  uint32
-	ipID   uint16
-	wg     sync.WaitGroup // announcement goroutines
+	group *GroupRunner // the loop that steps this runner's instance
+	index int          // in group.members
+
+	// Owned by the group's goroutine.
+	ahSeq uint32
+	ipID  uint16
+	wg    sync.WaitGroup // announcement goroutines
 }
 
-// NewRunner builds a runner; nothing runs until Run.
+// NewRunner builds the runner of an instance that is in no
+// vrrp_sync_group; nothing runs until Run.
 func NewRunner(cfg RunnerConfig, deps RunnerDeps, log *slog.Logger) (*Runner, error) {
+	r, err := newMember(cfg, deps, log)
+	if err != nil {
+		return nil, err
+	}
+	newGroupRunner("", []*Runner{r}, nil, r.deps.Now, log)
+	return r, nil
+}
+
+// newMember checks cfg and deps and builds a runner that belongs to no
+// group yet.
+func newMember(cfg RunnerConfig, deps RunnerDeps, log *slog.Logger) (*Runner, error) {
 	in, err := NewInstance(cfg.Instance)
 	if err != nil {
 		return nil, err
 	}
 	if deps.Conn == nil {
-		return nil, errors.New("vrrp runner: no connection")
+		return nil, fmt.Errorf("(%s) vrrp runner: no connection", cfg.Instance.Name)
 	}
 	if deps.Now == nil {
 		deps.Now = time.Now
@@ -138,7 +157,7 @@ func NewRunner(cfg RunnerConfig, deps RunnerDeps, log *slog.Logger) (*Runner, er
 	if len(cfg.Dsts) == 0 {
 		return nil, fmt.Errorf("(%s) no advert destination", cfg.Instance.Name)
 	}
-	r := &Runner{cfg: cfg, deps: deps, log: log, in: in, events: make(chan Event, 16)}
+	r := &Runner{cfg: cfg, deps: deps, log: log, in: in}
 	r.publish(time.Time{}, netip.Addr{}, 0)
 	return r, nil
 }
@@ -146,68 +165,42 @@ func NewRunner(cfg RunnerConfig, deps RunnerDeps, log *slog.Logger) (*Runner, er
 // Name returns the instance name.
 func (r *Runner) Name() string { return r.cfg.Instance.Name }
 
+// Group returns the runner's vrrp_sync_group, nil for a lone instance.
+func (r *Runner) Group() *GroupRunner {
+	if r.group == nil || r.group.sg == nil {
+		return nil
+	}
+	return r.group
+}
+
 // Snapshot returns the latest published state.
 func (r *Runner) Snapshot() Snapshot { return *r.snap.Load() }
 
 // Track delivers a tracking change (weight, fault) to the instance. It
-// never blocks for long: the runner's loop drains the channel.
+// never blocks for long: the group's loop drains the channel. For a
+// sync group member the group applies it (keepalived: a member's fault
+// takes the whole group to FAULT).
 func (r *Runner) Track(ctx context.Context, tc TrackChange) {
 	select {
-	case r.events <- tc:
+	case r.group.events <- memberEvent{member: r.index, ev: tc}:
 	case <-ctx.Done():
 	}
 }
 
-// Run runs the instance until ctx is done, then shuts it down (priority-0
-// advert if master, VIPs removed) and returns once that is finished.
+// Run runs a lone instance until ctx is done, then shuts it down
+// (priority-0 advert if master, VIPs removed) and returns once that is
+// finished; likewise, after the shutdown, when its socket fails. A sync
+// group member is run by its GroupRunner's Run instead.
 func (r *Runner) Run(ctx context.Context) error {
-	pkts := make(chan Packet, 64)
-	readCtx, stopRead := context.WithCancel(ctx)
-	readErr := make(chan error, 1)
-	go func() { readErr <- r.readLoop(readCtx, pkts) }()
-	defer func() {
-		stopRead()
-		<-readErr
-		r.wg.Wait()
-	}()
-
-	r.cleanStale(ctx)
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	r.step(ctx, Startup{}, netip.Addr{})
-	for {
-		r.resetTimer(timer)
-		select {
-		case <-ctx.Done():
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			r.step(sctx, Shutdown{}, netip.Addr{})
-			cancel()
-			return nil
-		case err := <-readErr:
-			readErr <- err
-			if ctx.Err() == nil {
-				return fmt.Errorf("(%s) VRRP socket: %w", r.Name(), err)
-			}
-		case p := <-pkts:
-			r.receive(ctx, p)
-		case ev := <-r.events:
-			r.step(ctx, ev, netip.Addr{})
-		case <-timer.C:
-			r.step(ctx, Timeout{}, netip.Addr{})
-		}
+	if g := r.Group(); g != nil {
+		return fmt.Errorf("(%s) is a member of vrrp_sync_group %s: run the group, not the instance", r.Name(), g.Name())
 	}
+	return r.group.Run(ctx)
 }
 
-func (r *Runner) resetTimer(t *time.Timer) {
-	d := r.in.Deadline()
-	if d.IsZero() {
-		t.Reset(time.Hour)
-		return
-	}
-	t.Reset(max(d.Sub(r.deps.Now()), 0))
-}
-
-func (r *Runner) readLoop(ctx context.Context, out chan<- Packet) error {
+// readLoop reads the runner's socket into the group's channel until ctx
+// is done.
+func (r *Runner) readLoop(ctx context.Context, out chan<- memberPacket) error {
 	for {
 		p, err := r.deps.Conn.ReadPacket(ctx)
 		if err != nil {
@@ -217,7 +210,7 @@ func (r *Runner) readLoop(ctx context.Context, out chan<- Packet) error {
 			return err
 		}
 		select {
-		case out <- p:
+		case out <- memberPacket{member: r.index, pkt: p}:
 		case <-ctx.Done():
 			return nil
 		}
@@ -225,8 +218,8 @@ func (r *Runner) readLoop(ctx context.Context, out chan<- Packet) error {
 }
 
 // receive decodes and validates one datagram, counting a drop by reason,
-// and hands an accepted advert to the instance.
-func (r *Runner) receive(ctx context.Context, p Packet) {
+// and returns the event for an accepted advert.
+func (r *Runner) receive(p Packet) (AdvertRecv, bool) {
 	adv, rx, err := r.decode(p)
 	if err == nil {
 		want := r.cfg.Expect
@@ -237,19 +230,19 @@ func (r *Runner) receive(ctx context.Context, p Packet) {
 		reason, _ := ReasonOf(err)
 		if reason == DropWrongVRID {
 			r.Stats.Foreign.Add(1)
-			return
+			return AdvertRecv{}, false
 		}
 		if reason < numDropReasons {
 			r.Stats.Drops[reason].Add(1)
 		}
 		r.log.Debug("VRRP packet dropped", "from", p.Src, "reason", reason.String(), "err", err)
-		return
+		return AdvertRecv{}, false
 	}
 	if rx.AH != nil {
 		r.ahSeq = rx.AH.Seq
 	}
 	r.Stats.AdvertsReceived.Add(1)
-	r.step(ctx, AdvertRecv{Src: rx.Src, Adv: adv}, rx.Src)
+	return AdvertRecv{Src: rx.Src, Adv: adv}, true
 }
 
 func (r *Runner) decode(p Packet) (Advert, RxMeta, error) {
@@ -272,37 +265,14 @@ func (r *Runner) decode(p Packet) (Advert, RxMeta, error) {
 	return adv, rx, err
 }
 
-// step feeds one event to the instance and performs the actions it returns.
-func (r *Runner) step(ctx context.Context, ev Event, from netip.Addr) {
-	now := r.deps.Now()
-	acts := r.in.Step(now, ev)
-	// keepalived logs "Entering MASTER STATE" before it sets the VIPs and
-	// sends GARPs; the scripts still run after the effects, in order.
-	for _, a := range acts {
-		if n, ok := a.(Notify); ok {
-			r.logTransition(n)
-		}
-	}
-	for _, a := range acts {
-		r.perform(ctx, now, a)
-	}
-	snap := r.snap.Load()
-	lastFrom, lastPrio, since := snap.LastMaster, snap.LastPrio, snap.Since
-	if recv, ok := ev.(AdvertRecv); ok {
-		lastFrom, lastPrio = from, recv.Adv.Priority
-	}
-	for _, a := range acts {
-		if _, ok := a.(Notify); ok {
-			since = now
-		}
-	}
-	r.publish(since, lastFrom, lastPrio)
-}
-
 func (r *Runner) publish(since time.Time, lastFrom netip.Addr, lastPrio uint8) {
 	c := r.cfg.Instance
+	var group string
+	if g := r.Group(); g != nil {
+		group = g.Name()
+	}
 	r.snap.Store(&Snapshot{
-		Name: c.Name, VRID: c.VRID, Interface: r.cfg.Interface,
+		Name: c.Name, VRID: c.VRID, Interface: r.cfg.Interface, Group: group,
 		State: r.in.State(), Priority: r.in.Priority(), BasePrio: c.Priority,
 		VIPs: slices.Concat(c.VIPs, c.ExcludedVIPs), LastMaster: lastFrom, LastPrio: lastPrio, Since: since,
 	})
@@ -331,8 +301,6 @@ func (r *Runner) perform(ctx context.Context, now time.Time, a Action) {
 	case MasterRxLowerPrio:
 		r.log.Info(fmt.Sprintf("(%s) Master received advert from %s with lower priority %d, ours %d, forcing new election",
 			name, a.Src, a.Priority, r.in.Priority()))
-	case SyncGroupNotify:
-		r.log.Info(fmt.Sprintf("VRRP_Group(%s) Syncing instances to %s state", a.Group, a.To))
 	default:
 		r.log.Warn("unhandled VRRP action", "action", fmt.Sprintf("%T", a))
 	}

@@ -142,6 +142,20 @@ func (f *fakeNotifier) NotifyState(inst string, from, to State, prio uint8) {
 	f.got = append(f.got, inst+" "+from.String()+"->"+to.String())
 }
 
+// NotifyGroupState records a vrrp_sync_group's change as "GROUP name
+// FROM->TO", in order with the instances' changes.
+func (f *fakeNotifier) NotifyGroupState(group string, from, to State) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.got = append(f.got, "GROUP "+group+" "+from.String()+"->"+to.String())
+}
+
+func (f *fakeNotifier) log() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.got)
+}
+
 var (
 	testSrc  = netip.MustParseAddr("10.99.0.11")
 	testPeer = netip.MustParseAddr("10.99.0.12")
@@ -274,9 +288,7 @@ func TestRunnerBecomesMasterAfterMasterDownInterval(t *testing.T) {
 		if got, want := rig.addrs.log(), []string{"add 10.99.0.100/24 dev eth0", "del 10.99.0.100/24 dev eth0"}; !slices.Equal(got, want) {
 			t.Errorf("addr ops %q, want %q", got, want)
 		}
-		rig.notify.mu.Lock()
-		got := slices.Clone(rig.notify.got)
-		rig.notify.mu.Unlock()
+		got := rig.notify.log()
 		if want := []string{"VI_1 INIT->BACKUP", "VI_1 BACKUP->MASTER", "VI_1 MASTER->STOP"}; !slices.Equal(got, want) {
 			t.Errorf("notifications %q, want %q", got, want)
 		}
