@@ -11,11 +11,13 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	sddaemon "github.com/coreos/go-systemd/v22/daemon"
 
 	"github.com/vigil-ha/vigil/internal/conf"
 	"github.com/vigil-ha/vigil/internal/daemon"
+	"github.com/vigil-ha/vigil/internal/vrrp"
 )
 
 // keepalived's default pid files.
@@ -66,7 +68,25 @@ func runDaemon(ctx context.Context, o options, stderr io.Writer) int {
 		<-ctx.Done()
 		return 0
 	}
-	d, err := daemon.New(cfg, daemon.NewLinuxEdges(), daemon.Options{KeepVIPs: o.keepVRRP}, log)
+	// One nftables filter serves every instance (no_accept); it creates
+	// its table only when a no_accept instance first becomes master.
+	filter, err := vrrp.NewNFTFilter(vrrp.DefaultFilterConfig())
+	if err != nil {
+		log.Error("no_accept filter unavailable", "err", err)
+	} else {
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := filter.Close(cctx); err != nil {
+				log.Warn("cannot remove the no_accept filter table", "err", err)
+			}
+		}()
+	}
+	opts := daemon.Options{KeepVIPs: o.keepVRRP}
+	if filter != nil {
+		opts.Filter = filter
+	}
+	d, err := daemon.New(cfg, daemon.NewLinuxEdges(), opts, log)
 	if err != nil {
 		log.Error("cannot run the configuration", "err", err)
 		return 1

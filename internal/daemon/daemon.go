@@ -20,8 +20,11 @@ import (
 type Options struct {
 	// KeepVIPs leaves VIPs in place on stop (keepalived -V).
 	KeepVIPs bool
-	// Notifier receives state changes; nil for none.
+	// Notifier receives state changes; nil: the daemon's notify scripts.
 	Notifier vrrp.Notifier
+	// Filter enforces no_accept (drops traffic to a master's VIPs);
+	// nil: not enforced.
+	Filter vrrp.AcceptFilter
 }
 
 // Edges opens the per-instance sockets and handles. The Linux
@@ -292,7 +295,7 @@ func (d *Daemon) start(ctx context.Context, u groupPlan) error {
 			return fmt.Errorf("(%s) %w", p.Name, err)
 		}
 		closers = append(closers, e.Close)
-		dep := vrrp.RunnerDeps{Conn: e.Conn, Addrs: e.Addrs, Announce: e.Announce, Notify: d.opts.Notifier}
+		dep := vrrp.RunnerDeps{Conn: e.Conn, Addrs: e.Addrs, Announce: e.Announce, Notify: d.opts.Notifier, Filter: d.opts.Filter}
 		if dep.Notify == nil {
 			dep.Notify = d
 		}

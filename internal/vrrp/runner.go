@@ -78,7 +78,11 @@ type RunnerDeps struct {
 	Addrs    AddrManager   // nil: VIPs are not touched (tests, -V)
 	Announce AddrAnnouncer // nil: no GARP/NA
 	Notify   Notifier      // nil: none
-	Now      func() time.Time
+	// Filter drops traffic to and from the VIPs while this instance is
+	// master in no_accept mode (keepalived no_accept, vrrp_strict); nil:
+	// not enforced. One *NFTFilter serves every runner in a namespace.
+	Filter AcceptFilter
+	Now    func() time.Time
 }
 
 // Stats are a runner's counters; safe to read from any goroutine.
@@ -286,9 +290,18 @@ func (r *Runner) perform(ctx context.Context, now time.Time, a Action) {
 			r.log.Warn(fmt.Sprintf("(%s) failed to send advert", name), "err", err)
 		}
 	case AddVIPs:
+		// keepalived sets the drop rule before the VIPs ("setting firewall
+		// drop rule", then "setting VIPs"): no packet reaches an
+		// unfiltered VIP.
+		if !a.Accept {
+			r.block(ctx, a.Addrs)
+		}
 		r.addVIPs(ctx, a.Addrs)
 	case DelVIPs:
+		// ...and removes it once the VIPs are gone ("removing VIPs", then
+		// "removing firewall drop rule").
 		r.delVIPs(ctx, a.Addrs)
+		r.unblock(ctx, a.Addrs)
 	case Announce:
 		r.announce(ctx, a)
 	case Notify:
@@ -483,4 +496,39 @@ func (r *Runner) announce(ctx context.Context, a Announce) {
 			once()
 		}
 	}()
+}
+
+// filterAddrs gives IPv6 link-local VIPs their interface as zone, as
+// AcceptFilter wants them.
+func (r *Runner) filterAddrs(addrs []netip.Addr) []netip.Addr {
+	out := make([]netip.Addr, len(addrs))
+	for i, a := range addrs {
+		out[i] = FilterAddr(r.vip(a))
+	}
+	return out
+}
+
+// block drops traffic to and from the VIPs (no_accept).
+func (r *Runner) block(ctx context.Context, addrs []netip.Addr) {
+	if r.deps.Filter == nil {
+		return
+	}
+	r.log.Info(fmt.Sprintf("(%s) setting firewall drop rule", r.Name()))
+	if err := r.deps.Filter.Block(ctx, r.filterAddrs(addrs)); err != nil {
+		r.log.Error(fmt.Sprintf("(%s) cannot set firewall drop rule", r.Name()), "err", err)
+	}
+}
+
+// unblock lifts block. The filter ignores VIPs it never blocked, so this
+// runs on every DelVIPs, whatever the accept mode was.
+func (r *Runner) unblock(ctx context.Context, addrs []netip.Addr) {
+	if r.deps.Filter == nil {
+		return
+	}
+	if !r.in.Accept() {
+		r.log.Info(fmt.Sprintf("(%s) removing firewall drop rule", r.Name()))
+	}
+	if err := r.deps.Filter.Unblock(ctx, r.filterAddrs(addrs)); err != nil {
+		r.log.Warn(fmt.Sprintf("(%s) cannot remove firewall drop rule", r.Name()), "err", err)
+	}
 }
