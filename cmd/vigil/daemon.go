@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -17,6 +18,8 @@ import (
 
 	"github.com/vigil-ha/vigil/internal/conf"
 	"github.com/vigil-ha/vigil/internal/daemon"
+	"github.com/vigil-ha/vigil/internal/metrics"
+	"github.com/vigil-ha/vigil/internal/status"
 	"github.com/vigil-ha/vigil/internal/vrrp"
 )
 
@@ -90,6 +93,32 @@ func runDaemon(ctx context.Context, o options, stderr io.Writer) int {
 	if err != nil {
 		log.Error("cannot run the configuration", "err", err)
 		return 1
+	}
+	// Dumps (SIGUSR1, SIGUSR2, keepalived's JSON signal), the control
+	// socket and metrics run beside the daemon and stop with it.
+	var side sync.WaitGroup
+	sideCtx, stopSide := context.WithCancel(ctx)
+	defer func() {
+		stopSide()
+		side.Wait()
+	}()
+	dumper := status.NewDumper(d, status.DumpOptions{RouterID: cfg.Global.RouterID})
+	side.Go(func() {
+		if err := dumper.Run(sideCtx, log); err != nil {
+			log.Warn("state dumps unavailable", "err", err)
+		}
+	})
+	side.Go(func() {
+		if err := status.New(d, log).Run(sideCtx, o.socket); err != nil {
+			log.Warn("control socket unavailable: vigil status will not answer", "err", err)
+		}
+	})
+	if o.metricsAddr != "" {
+		side.Go(func() {
+			if err := metrics.Run(sideCtx, o.metricsAddr, d, log); err != nil {
+				log.Warn("metrics endpoint unavailable", "addr", o.metricsAddr, "err", err)
+			}
+		})
 	}
 	ready := func() { _, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyReady) }
 	hup := make(chan os.Signal, 1)

@@ -38,6 +38,8 @@ type options struct {
 	corePattern   string // -M
 	allConfig     bool   // -e
 	signum        string // --signum
+	socket        string // --socket: vigil's control socket
+	metricsAddr   string // --metrics: Prometheus listen address
 	version       bool   // -v
 	help          bool   // -h
 }
@@ -92,6 +94,8 @@ var optSpecs = []optSpec{
 	{'e', "all-config", "", "Error if any configuration file missing (same as includet)", flagBool(func(o *options) *bool { return &o.allConfig })},
 	{'i', "config-id", "req", "Skip any configuration lines beginning '@' that don't match id", flagStr(func(o *options) *string { return &o.configID })},
 	{0, "signum", "req", "Return signal number for STOP, RELOAD, DATA, STATS, STATS_CLEAR, JSON", flagStr(func(o *options) *string { return &o.signum })},
+	{0, "socket", "req", "vigil: control socket for 'vigil status' (default /run/vigil/vigil.sock)", flagStr(func(o *options) *string { return &o.socket })},
+	{0, "metrics", "req", "vigil: serve Prometheus metrics on ADDR (host:port); off by default", flagStr(func(o *options) *string { return &o.metricsAddr })},
 	{'t', "config-test", "opt", "Check the configuration for obvious errors, output to stderr by default", func(o *options, v string) { o.configTest = true; o.configTestLog = v }},
 	{'v', "version", "", "Display the version number", flagBool(func(o *options) *bool { return &o.version })},
 	{'h', "help", "", "Display this help message", flagBool(func(o *options) *bool { return &o.help })},

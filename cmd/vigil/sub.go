@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 
 	"github.com/vigil-ha/vigil/internal/genhash"
+	"github.com/vigil-ha/vigil/internal/status"
 )
 
 // runGenhash is keepalived's genhash (`keepalived -T`, or the genhash
@@ -14,7 +14,8 @@ func runGenhash(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	return genhash.Run(ctx, args, stdout, stderr)
 }
 
+// runStatus is `vigil status` and `vigil explain INSTANCE`, asking the
+// running daemon over its control socket.
 func runStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "vigil status: not built yet")
-	return 1
+	return status.RunCLI(ctx, args, stdout, stderr)
 }

@@ -94,6 +94,11 @@ type Stats struct {
 	// Foreign counts adverts of other VRIDs seen on the shared socket,
 	// which are not drops of this instance.
 	Foreign atomic.Uint64
+	// keepalived's SIGUSR2 counters.
+	BecameMaster         atomic.Uint64
+	ReleasedMaster       atomic.Uint64
+	PriorityZeroSent     atomic.Uint64
+	PriorityZeroReceived atomic.Uint64
 }
 
 // Snapshot is a runner's state as `vigil status` shows it.
@@ -246,6 +251,9 @@ func (r *Runner) receive(p Packet) (AdvertRecv, bool) {
 		r.ahSeq = rx.AH.Seq
 	}
 	r.Stats.AdvertsReceived.Add(1)
+	if adv.Priority == PriorityStop {
+		r.Stats.PriorityZeroReceived.Add(1)
+	}
 	return AdvertRecv{Src: rx.Src, Adv: adv}, true
 }
 
@@ -306,6 +314,12 @@ func (r *Runner) perform(ctx context.Context, now time.Time, a Action) {
 		r.announce(ctx, a)
 	case Notify:
 		r.Stats.Transitions.Add(1)
+		if a.To == StateMaster {
+			r.Stats.BecameMaster.Add(1)
+		}
+		if a.From == StateMaster {
+			r.Stats.ReleasedMaster.Add(1)
+		}
 		if r.deps.Notify != nil {
 			r.deps.Notify.NotifyState(name, a.From, a.To, r.in.Priority())
 		}
@@ -361,6 +375,9 @@ func (r *Runner) sendAdvert(prio uint8) error {
 			continue
 		}
 		r.Stats.AdvertsSent.Add(1)
+		if prio == PriorityStop {
+			r.Stats.PriorityZeroSent.Add(1)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -285,6 +285,10 @@ func TestRunnerBecomesMasterAfterMasterDownInterval(t *testing.T) {
 		if last := ads[len(ads)-1].Adv; last.Priority != 0 {
 			t.Errorf("last advert priority %d, want 0 on shutdown", last.Priority)
 		}
+		st := &rig.r.Stats
+		if b, rel, z := st.BecameMaster.Load(), st.ReleasedMaster.Load(), st.PriorityZeroSent.Load(); b != 1 || rel != 1 || z != 1 {
+			t.Errorf("became master %d, released %d, priority 0 sent %d; want 1 each", b, rel, z)
+		}
 		if got, want := rig.addrs.log(), []string{"add 10.99.0.100/24 dev eth0", "del 10.99.0.100/24 dev eth0"}; !slices.Equal(got, want) {
 			t.Errorf("addr ops %q, want %q", got, want)
 		}

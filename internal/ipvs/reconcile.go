@@ -1,0 +1,105 @@
+package ipvs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+)
+
+// KernelTable is the kernel edge a Reconciler drives: *Kernel on Linux, a
+// recording fake in tests.
+type KernelTable interface {
+	// Read returns the whole current table.
+	Read(ctx context.Context) (Table, error)
+	// Apply performs one op; its error names the object (an *OpError).
+	Apply(ctx context.Context, op Op) error
+}
+
+// OpError is a failed Op, naming the virtual server (and real server)
+// it was about.
+type OpError struct {
+	Op  Op
+	Err error
+}
+
+func (e *OpError) Error() string {
+	verb := map[OpKind]string{AddService: "add", EditService: "edit", DelService: "delete",
+		AddDest: "add", EditDest: "edit", DelDest: "delete"}[e.Op.Kind]
+	return fmt.Sprintf("%s %s: %v", verb, e.Op.Object(), e.Err)
+}
+
+func (e *OpError) Unwrap() error { return e.Err }
+
+// Reconciler keeps the kernel table equal to a desired table while
+// touching only the services it owns: those it created or took over.
+// It is not safe for concurrent use; one goroutine owns it.
+type Reconciler struct {
+	k     KernelTable
+	owned map[ServiceKey]bool
+}
+
+// NewReconciler returns a Reconciler over k that owns the given services
+// (for example those recorded before a restart); nil owns none.
+func NewReconciler(k KernelTable, owned []ServiceKey) *Reconciler {
+	r := &Reconciler{k: k, owned: map[ServiceKey]bool{}}
+	for _, key := range owned {
+		r.owned[key] = true
+	}
+	return r
+}
+
+// Owned returns the keys of the services the Reconciler owns, sorted.
+func (r *Reconciler) Owned() []ServiceKey {
+	return slices.SortedFunc(maps.Keys(r.owned), ServiceKey.compare)
+}
+
+// Reconcile reads the kernel table, diffs it against desired and applies
+// the ops. It returns the number of ops applied. Failed ops do not stop
+// the others, except that a service that could not be added gets no
+// destinations; all failures come back joined, as *OpError values.
+func (r *Reconciler) Reconcile(ctx context.Context, desired Table) (int, error) {
+	if err := desired.Validate(); err != nil {
+		return 0, fmt.Errorf("invalid IPVS table: %w", err)
+	}
+	actual, err := r.k.Read(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("read IPVS table: %w", err)
+	}
+	ops := Diff(desired, actual, r.owned)
+	var errs []error
+	failed := map[ServiceKey]bool{}
+	n := 0
+	for _, op := range ops {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, fmt.Errorf("IPVS reconcile stopped after %d of %d ops: %w", n, len(ops), err))
+			break
+		}
+		key := op.Service.Key
+		if failed[key] {
+			continue
+		}
+		if err := r.k.Apply(ctx, op); err != nil {
+			errs = append(errs, err)
+			if op.Kind == AddService {
+				failed[key] = true
+			}
+			continue
+		}
+		n++
+		switch op.Kind {
+		case DelService:
+			delete(r.owned, key)
+		default:
+			r.owned[key] = true
+		}
+	}
+	// A desired service that needed no op is taken over all the same.
+	for _, s := range desired {
+		if !failed[s.Key] {
+			r.owned[s.Key] = true
+		}
+	}
+	return n, errors.Join(errs...)
+}

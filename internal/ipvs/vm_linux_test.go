@@ -1,0 +1,47 @@
+package ipvs
+
+import (
+	"flag"
+	"testing"
+	"time"
+
+	"github.com/vigil-ha/vigil/internal/vmtest"
+)
+
+var (
+	vmBench = flag.String("vm.bench", "", "run the benchmarks matching this regexp inside the VM (TestVM)")
+	vmMem   = flag.Int("vm.mem", 0, "guest memory in MB for TestVM (default 512, 1024 with -vm.bench)")
+)
+
+// vmModules are loaded before the kernel tests: ip_vs and every scheduler
+// Validate accepts.
+func vmModules() []string {
+	mods := []string{"crc32c_generic", "ip_vs"}
+	for _, s := range Schedulers() {
+		mods = append(mods, "ip_vs_"+s)
+	}
+	return mods
+}
+
+// TestVM runs the TestKernel* tests (and, with -vm.bench, benchmarks)
+// against a real ip_vs in a qemu VM; see internal/vmtest. Their results
+// appear as subtests of TestVM with the same names.
+func TestVM(t *testing.T) {
+	g := vmtest.GoTest{
+		Run:      "^TestKernel",
+		Modules:  vmModules(),
+		Programs: []string{"ipvsadm"},
+		Dirs:     []string{"testdata"},
+		MemoryMB: *vmMem,
+		Timeout:  3 * time.Minute,
+	}
+	if *vmBench != "" {
+		g.Bench = *vmBench
+		g.Args = []string{"-test.benchtime=1x", "-test.benchmem"}
+		g.Timeout = 10 * time.Minute
+		if g.MemoryMB == 0 {
+			g.MemoryMB = 1024
+		}
+	}
+	vmtest.RunGoTest(t, g)
+}
