@@ -62,7 +62,8 @@ say "vigil -t on the demo config (as node1)"
 say "starting node1 (vigil, priority 150), node2 (vigil, 100), node3 (keepalived, 50)"
 for n in 1 2; do
   ip netns exec "$tag-h$n" "$VIGIL" -n -l -i node$n -f "$CONF" \
-    -p "$run/n$n.pid" -r "$run/n$n-vrrp.pid" -c "$run/n$n-check.pid" >"$run/node$n.log" 2>&1 &
+    -p "$run/n$n.pid" -r "$run/n$n-vrrp.pid" -c "$run/n$n-check.pid" --socket "$run/n$n.sock" \
+    >"$run/node$n.log" 2>&1 &
   pids+=($!)
 done
 ip netns exec "$tag-h3" keepalived -n -l -D -P -i node3 -f "$CONF" \
@@ -70,6 +71,10 @@ ip netns exec "$tag-h3" keepalived -n -l -D -P -i node3 -f "$CONF" \
 pids+=($!)
 
 if wait_holder node1 10; then echo "VIP $VIP is on: $(holder)"; else echo "unexpected: VIP on $(holder)"; fi
+
+say "vigil status on node2, and why it is not master"
+"$VIGIL" status --socket "$run/n2.sock" || true
+"$VIGIL" explain VI_1 --socket "$run/n2.sock" || true
 
 say "powering off node1: SIGKILL (no goodbye advert), then its host disappears"
 kill -9 "${pids[0]}"
