@@ -3,6 +3,7 @@ package conf
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -87,5 +88,41 @@ func BenchmarkParse100k(b *testing.B) {
 	b.ReportMetric(float64(strings.Count(text, "\n")), "lines")
 	if len(nodes) < 2000 {
 		b.Fatalf("only %d top-level nodes", len(nodes))
+	}
+}
+
+// BenchmarkLoad100k is what `vigil -t` does with the same file: parse,
+// decode and validate. Target: under 200 ms.
+func BenchmarkLoad100k(b *testing.B) {
+	text := bigConfig(100_000)
+	fsys := fstest.MapFS{"etc/keepalived/keepalived.conf": {Data: []byte(text), Mode: 0o644}}
+	b.SetBytes(int64(len(text)))
+	b.ReportAllocs()
+	for b.Loop() {
+		cfg, _ := Load(fsys, "/etc/keepalived/keepalived.conf", LoadOptions{Parse: ParseOptions{ConfigID: "bench"}})
+		if len(cfg.Instances) < 1000 {
+			b.Fatalf("only %d instances decoded", len(cfg.Instances))
+		}
+	}
+}
+
+// BenchmarkKeepalivedCheck100k runs Debian's `keepalived -t` on the same
+// file, for the comparison next to BenchmarkLoad100k in one run.
+func BenchmarkKeepalivedCheck100k(b *testing.B) {
+	const ka = "/usr/sbin/keepalived"
+	if _, err := os.Stat(ka); err != nil {
+		b.Skipf("keepalived not installed: %v", err)
+	}
+	path := b.TempDir() + "/keepalived.conf"
+	if err := os.WriteFile(path, []byte(bigConfig(100_000)), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		// keepalived -t exits non-zero here (the eth0..3 interfaces do
+		// not exist), after reading the whole file.
+		out, err := exec.Command(ka, "-t", "-f", path).CombinedOutput()
+		if err == nil || len(out) == 0 {
+			b.Fatalf("keepalived -t: err=%v, %d bytes of output; want findings", err, len(out))
+		}
 	}
 }
