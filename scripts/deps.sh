@@ -10,7 +10,7 @@ groups=("$@")
 pkgs=()
 for g in "${groups[@]}"; do
   case "$g" in
-    test)  pkgs+=(keepalived iproute2 nftables tcpdump nginx-light dnsmasq-base exim4-daemon-light
+    test)  pkgs+=(keepalived iproute2 procps nftables nginx dnsmasq-base exim4-daemon-light
                   ipvsadm qemu-system-x86 busybox-static kmod systemd) ;;
     vm)    pkgs+=(qemu-system-x86 busybox-static kmod ipvsadm keepalived) ;;
     bench) pkgs+=(keepalived iproute2 tcpdump) ;;
