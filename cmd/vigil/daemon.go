@@ -120,6 +120,21 @@ func runDaemon(ctx context.Context, o options, stderr io.Writer) int {
 			}
 		})
 	}
+	// WatchdogSec in the unit: ping at half the interval while running.
+	if wd, err := sddaemon.SdWatchdogEnabled(false); err == nil && wd > 0 {
+		side.Go(func() {
+			t := time.NewTicker(wd / 2)
+			defer t.Stop()
+			for {
+				select {
+				case <-sideCtx.Done():
+					return
+				case <-t.C:
+					_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyWatchdog)
+				}
+			}
+		})
+	}
 	ready := func() { _, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyReady) }
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

@@ -108,27 +108,39 @@ func TestSystemdNotify(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "-n", "-l", "-f", conf, "-p", dir+"/p", "-r", dir+"/r", "-c", dir+"/c", "--socket", dir+"/ctl.sock")
-	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock)
+	// WATCHDOG_USEC without WATCHDOG_PID applies to the child (go-systemd
+	// checks the pid only when it is set).
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock, "WATCHDOG_USEC=400000")
 	var log bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	// next waits for the message want, skipping watchdog pings unless
+	// asked for one.
 	next := func(want string) {
 		t.Helper()
 		buf := make([]byte, 4096)
 		if err := ln.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
 			t.Fatal(err)
 		}
-		n, err := ln.Read(buf)
-		if err != nil {
-			t.Fatalf("waiting for %q: %v\nlog:\n%s", want, err, log.String())
-		}
-		if got := string(buf[:n]); !strings.Contains(got, want) {
-			t.Fatalf("sd_notify %q, want %q", got, want)
+		for {
+			n, err := ln.Read(buf)
+			if err != nil {
+				t.Fatalf("waiting for %q: %v\nlog:\n%s", want, err, log.String())
+			}
+			got := string(buf[:n])
+			if got == "WATCHDOG=1" && want != got {
+				continue
+			}
+			if !strings.Contains(got, want) {
+				t.Fatalf("sd_notify %q, want %q", got, want)
+			}
+			return
 		}
 	}
 	next("READY=1")
+	next("WATCHDOG=1") // every 200 ms with WatchdogSec=0.4
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
