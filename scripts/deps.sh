@@ -11,8 +11,8 @@ pkgs=()
 for g in "${groups[@]}"; do
   case "$g" in
     test)  pkgs+=(keepalived iproute2 procps nftables nginx dnsmasq-base exim4-daemon-light
-                  ipvsadm qemu-system-x86 busybox-static kmod systemd) ;;
-    vm)    pkgs+=(qemu-system-x86 busybox-static kmod ipvsadm keepalived) ;;
+                  ipvsadm qemu-system-x86 busybox-static xz-utils systemd) ;;
+    vm)    pkgs+=(qemu-system-x86 busybox-static xz-utils ipvsadm keepalived) ;;
     bench) pkgs+=(keepalived iproute2 tcpdump) ;;
     *) echo "deps.sh: unknown group $g" >&2; exit 2 ;;
   esac

@@ -8,8 +8,11 @@
 //   - diff.go: Diff(desired, actual, owned) → ordered, minimal []Op; pure.
 //     Services vigil does not own are never touched.
 //   - kernel_linux.go: the edge over github.com/moby/ipvs: read the
-//     table, apply ops, name the object in every error. Reconciler ties
-//     them together: read, diff, apply.
+//     table, apply ops, name the object in every error.
+//   - reconcile.go: Reconciler ties them together. Reconcile reads the
+//     kernel table, diffs and applies; Update diffs against the state the
+//     last successful pass left, so a weight change is one request rather
+//     than a dump of the whole table (10,000 services: seconds).
 //
 // See keepalived.conf(5), "LVS CONFIGURATION", and ipvsadm(8) for the
 // meaning of schedulers, flags, persistence and forwarding methods.

@@ -38,6 +38,9 @@ func (e *OpError) Unwrap() error { return e.Err }
 type Reconciler struct {
 	k     KernelTable
 	owned map[ServiceKey]bool
+	// known is the kernel's state of the desired and owned services
+	// after the last fully successful pass; nil when unknown.
+	known Table
 }
 
 // NewReconciler returns a Reconciler over k that owns the given services
@@ -65,8 +68,30 @@ func (r *Reconciler) Reconcile(ctx context.Context, desired Table) (int, error) 
 	}
 	actual, err := r.k.Read(ctx)
 	if err != nil {
+		r.known = nil
 		return 0, fmt.Errorf("read IPVS table: %w", err)
 	}
+	return r.apply(ctx, desired, actual)
+}
+
+// Update is Reconcile without reading the kernel table: it diffs desired
+// against the state the last successful Reconcile or Update left, so a
+// weight change costs one netlink request, not a dump of the whole table.
+// It falls back to Reconcile when that state is unknown (first call, or
+// any failure since). Changes made behind vigil's back are only seen by
+// Reconcile, so callers should still run it now and then.
+func (r *Reconciler) Update(ctx context.Context, desired Table) (int, error) {
+	if r.known == nil {
+		return r.Reconcile(ctx, desired)
+	}
+	if err := desired.Validate(); err != nil {
+		return 0, fmt.Errorf("invalid IPVS table: %w", err)
+	}
+	return r.apply(ctx, desired, r.known)
+}
+
+func (r *Reconciler) apply(ctx context.Context, desired, actual Table) (int, error) {
+	r.known = nil
 	ops := Diff(desired, actual, r.owned)
 	var errs []error
 	failed := map[ServiceKey]bool{}
@@ -101,5 +126,10 @@ func (r *Reconciler) Reconcile(ctx context.Context, desired Table) (int, error) 
 			r.owned[s.Key] = true
 		}
 	}
-	return n, errors.Join(errs...)
+	if len(errs) > 0 {
+		return n, errors.Join(errs...)
+	}
+	// Every op went through: the owned services are now exactly desired.
+	r.known = desired.Sorted()
+	return n, nil
 }

@@ -130,3 +130,28 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestUpdateUsesKnownState(t *testing.T) {
+	k := &fakeKernel{}
+	r := NewReconciler(k, nil)
+	base := "TCP 10.99.0.1:80 sched=rr\n  -> 10.99.1.1:80 fwd=nat weight=1\n  -> 10.99.1.2:80 fwd=nat weight=1\n"
+	if n, err := r.Update(t.Context(), mustTable(t, base)); err != nil || n != 3 || k.reads != 1 {
+		t.Fatalf("first Update = %d, %v with %d reads; want 3 ops after one full read", n, err, k.reads)
+	}
+	changed := mustTable(t, strings.Replace(base, "10.99.1.2:80 fwd=nat weight=1", "10.99.1.2:80 fwd=nat weight=4", 1))
+	if n, err := r.Update(t.Context(), changed); err != nil || n != 1 || k.reads != 1 {
+		t.Fatalf("weight Update = %d, %v with %d reads; want 1 op and no read", n, err, k.reads)
+	}
+	if diff := cmp.Diff(changed.String(), k.table.String()); diff != "" {
+		t.Errorf("kernel table (-want +got):\n%s", diff)
+	}
+	// A failure forgets the known state: the next Update reads again.
+	k.fail = func(op Op) error { return errors.New("no") }
+	if _, err := r.Update(t.Context(), mustTable(t, base)); err == nil {
+		t.Fatal("Update with a failing kernel succeeded")
+	}
+	k.fail = nil
+	if n, err := r.Update(t.Context(), mustTable(t, base)); err != nil || n != 1 || k.reads != 2 {
+		t.Errorf("Update after a failure = %d, %v with %d reads; want 1 op after a second read", n, err, k.reads)
+	}
+}

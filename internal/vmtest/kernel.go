@@ -60,6 +60,9 @@ var debNameRE = regexp.MustCompile(`^(linux-image-[0-9][^_]*)_[^_]+_amd64\.deb$`
 // EnsureKernel returns an unpacked kernel, downloading and unpacking the
 // package into opts.CacheDir the first time. Later calls only stat files.
 func EnsureKernel(ctx context.Context, opts KernelOptions) (*Kernel, error) {
+	if _, err := os.Stat(opts.CacheDir); err != nil && opts.Offline {
+		return nil, &unavailable{what: "no VM cache directory " + opts.CacheDir + " and downloads are off (run the test without -short once)", err: err}
+	}
 	if err := os.MkdirAll(opts.CacheDir, 0o755); err != nil {
 		return nil, fmt.Errorf("create VM cache directory: %w", err)
 	}

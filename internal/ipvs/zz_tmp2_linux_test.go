@@ -1,5 +1,0 @@
-package ipvs
-
-import "runtime/debug"
-
-func debugSetGCPercent(p int) int { return debug.SetGCPercent(p) }
