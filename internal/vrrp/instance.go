@@ -456,16 +456,11 @@ func (in *Instance) startup(now time.Time) []Action {
 	// Everyone else, including "state MASTER" below 255, starts as a
 	// backup and waits Master_Down_Interval for a master's advert
 	// (keepalived.conf(5): "wait between 3 and 4 advert intervals").
-	acts := in.becomeBackup(now, StateInit, "startup")
-	if in.group != nil && in.cfg.InitialState == StateMaster {
-		// keepalived vrrp_init_state: a sync group member that wants
-		// MASTER waits one advert interval plus the minimum skew to
-		// hear any master, then still needs the whole group to want
-		// MASTER.
-		in.wantMaster = true
-		in.masterDownAt = now.Add(in.masterAdverInt + skewTime(in.cfg.Version, PriorityOwner, in.masterAdverInt))
-	}
-	return acts
+	// Sync group members with state MASTER too: at first start
+	// keepalived 2.2.7 resets them to BACKUP (vrrp_complete_init), so
+	// they wait the full Master_Down_Interval like everyone else (seen
+	// with the real binary: both members MASTER after 3.6 s).
+	return in.becomeBackup(now, StateInit, "startup")
 }
 
 // becomeBackup enters BACKUP from INIT, FAULT or MASTER and arms the
