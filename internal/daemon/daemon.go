@@ -66,6 +66,8 @@ type Daemon struct {
 	order []string            // keys in config order
 	// notifier is the current notify runner; replaced on reload.
 	notifier *notify.Notifier
+	// priorityChanges holds the instances with notify_priority_changes.
+	priorityChanges map[string]bool
 }
 
 // running is one started unit: a lone instance or a vrrp_sync_group.
@@ -485,8 +487,13 @@ func (d *Daemon) startNotifier(ctx context.Context, cfg *conf.Config) (stop func
 			d.log.Error("notifier stopped", "err", err)
 		}
 	}()
+	pc := map[string]bool{}
+	for _, vi := range cfg.Instances {
+		pc[vi.Name] = vi.Notify.PriorityChanges != nil && *vi.Notify.PriorityChanges
+	}
 	d.mu.Lock()
 	d.notifier = n
+	d.priorityChanges = pc
 	d.mu.Unlock()
 	return func() {
 		cancel()
@@ -521,6 +528,43 @@ func (d *Daemon) NotifyGroupState(group string, from, to vrrp.State) {
 	d.mu.Unlock()
 	if n != nil {
 		n.Enqueue(notify.Event{Group: true, Name: group, State: st})
+	}
+}
+
+// NotifyMasterRxLowerPrio implements vrrp.EventNotifier:
+// notify_master_rx_lower_pri and the MASTER_RX_LOWER_PRI FIFO line.
+func (d *Daemon) NotifyMasterRxLowerPrio(instance string, prio uint8) {
+	d.enqueue(notify.Event{Name: instance, State: notify.EventMasterRxLowerPri, Priority: int(prio)})
+}
+
+// NotifyPriorityChange implements vrrp.EventNotifier: with
+// notify_priority_changes, the MASTER_PRIORITY / BACKUP_PRIORITY FIFO
+// lines.
+func (d *Daemon) NotifyPriorityChange(instance string, st vrrp.State, prio uint8) {
+	d.mu.Lock()
+	on := d.priorityChanges[instance]
+	d.mu.Unlock()
+	if !on {
+		return
+	}
+	ev := notify.Event{Name: instance, Priority: int(prio)}
+	switch st {
+	case vrrp.StateMaster:
+		ev.State = notify.EventMasterPriority
+	case vrrp.StateBackup:
+		ev.State = notify.EventBackupPriority
+	default:
+		return
+	}
+	d.enqueue(ev)
+}
+
+func (d *Daemon) enqueue(ev notify.Event) {
+	d.mu.Lock()
+	n := d.notifier
+	d.mu.Unlock()
+	if n != nil {
+		n.Enqueue(ev)
 	}
 }
 

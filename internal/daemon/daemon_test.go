@@ -21,6 +21,8 @@ import (
 
 // fakeEdges records what every instance does to the outside world.
 type fakeEdges struct {
+	// in, when set, feeds received packets to every instance.
+	in    chan vrrp.Packet
 	mu    sync.Mutex
 	log   []string // "VI_1 add 10.99.0.1/32", "VI_1 advert prio 100", "open VI_1"…
 	links chan vrrp.LinkEvent
@@ -63,7 +65,7 @@ func (f *fakeEdges) Open(_ context.Context, cc vrrp.ConnConfig, _ uint8) (Instan
 	f.next++
 	src := netip.AddrFrom4([4]byte{10, 99, 0, f.next})
 	f.mu.Unlock()
-	c := &edgeConn{f: f, src: src}
+	c := &edgeConn{f: f, src: src, in: f.in}
 	return InstanceEdges{Conn: c, Addrs: &edgeAddrs{f: f}, Src: src, Close: func() error { return nil }}, nil
 }
 
@@ -92,11 +94,16 @@ func (f *fakeEdges) WatchLinks(ctx context.Context, names []string, events chan<
 type edgeConn struct {
 	f   *fakeEdges
 	src netip.Addr
+	in  chan vrrp.Packet // nil: nothing is ever received
 }
 
 func (c *edgeConn) ReadPacket(ctx context.Context) (vrrp.Packet, error) {
-	<-ctx.Done()
-	return vrrp.Packet{}, ctx.Err()
+	select {
+	case p := <-c.in:
+		return p, nil
+	case <-ctx.Done():
+		return vrrp.Packet{}, ctx.Err()
+	}
 }
 
 func (c *edgeConn) WritePacket(b []byte, dst netip.Addr) error {
@@ -339,5 +346,52 @@ func waitLines(t *testing.T, path string, n int) {
 			t.Fatalf("%s has %d lines after 10s, want %d:\n%s", path, got, n, b)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// keepalived notify_master_rx_lower_pri: a master that hears a lower
+// priority advert runs the script, with no arguments added.
+func TestNotifyMasterRxLowerPri(t *testing.T) {
+	dir := t.TempDir()
+	out := dir + "/calls"
+	script := dir + "/record.sh"
+	if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"rx-lower $*\" >> "+out+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	vi := instanceConf("VI_1", 1, 100)
+	vi.Version = 3
+	vi.AdvertInt = 100 * time.Millisecond
+	vi.Notify.MasterRxLowerPri = &conf.Script{Cmd: script}
+	edges := &fakeEdges{links: make(chan vrrp.LinkEvent), in: make(chan vrrp.Packet)}
+	d, err := New(testConfig(vi), edges, Options{}, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx, nil) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(d.Runners()) == 0 || d.Runners()[0].Snapshot().State != vrrp.StateMaster {
+		if time.Now().After(deadline) {
+			t.Fatal("VI_1 never became MASTER")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	peer := netip.MustParseAddr("10.99.0.200")
+	adv := vrrp.Advert{Version: 3, VRID: 1, Priority: 50, Interval: 100 * time.Millisecond,
+		Addrs: []netip.Addr{netip.MustParseAddr("10.99.1.1")}}
+	b, err := adv.Marshal(peer, vrrp.GroupIPv4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edges.in <- vrrp.Packet{Payload: b, Src: peer, Dst: vrrp.GroupIPv4, TTL: 255}
+	waitLines(t, out, 1)
+	got, _ := os.ReadFile(out)
+	if string(got) != "rx-lower \n" {
+		t.Errorf("script recorded %q, want %q", got, "rx-lower \n")
 	}
 }

@@ -49,6 +49,15 @@ type Notifier interface {
 	NotifyState(instance string, from, to State, priority uint8)
 }
 
+// EventNotifier is implemented by a Notifier that also wants keepalived's
+// non-state events: a master hearing a lower priority advert
+// (notify_master_rx_lower_pri) and effective priority changes
+// (notify_priority_changes, FIFO lines MASTER_PRIORITY/BACKUP_PRIORITY).
+type EventNotifier interface {
+	NotifyMasterRxLowerPrio(instance string, priority uint8)
+	NotifyPriorityChange(instance string, state State, priority uint8)
+}
+
 // RunnerConfig is everything a Runner needs beyond its Instance.
 type RunnerConfig struct {
 	Instance InstanceConfig
@@ -325,9 +334,15 @@ func (r *Runner) perform(ctx context.Context, now time.Time, a Action) {
 		}
 	case PriorityChanged:
 		r.log.Info(fmt.Sprintf("(%s) Changing effective priority from %d to %d", name, a.From, a.To))
+		if en, ok := r.deps.Notify.(EventNotifier); ok {
+			en.NotifyPriorityChange(name, r.in.State(), a.To)
+		}
 	case MasterRxLowerPrio:
 		r.log.Info(fmt.Sprintf("(%s) Master received advert from %s with lower priority %d, ours %d, forcing new election",
 			name, a.Src, a.Priority, r.in.Priority()))
+		if en, ok := r.deps.Notify.(EventNotifier); ok {
+			en.NotifyMasterRxLowerPrio(name, r.in.Priority())
+		}
 	default:
 		r.log.Warn("unhandled VRRP action", "action", fmt.Sprintf("%T", a))
 	}
