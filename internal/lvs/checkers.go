@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
-	"strings"
 	"time"
 
 	"github.com/vigil-ha/vigil/internal/check"
@@ -183,22 +182,49 @@ func (t *Target) CheckTarget(c check.Checker) check.Target {
 }
 
 // checkerLog returns keepalived's log line for a checker report: the
-// TCP_CHECK lines verbatim (check_tcp.c tcp_epilog), the others in the
-// same form.
-func checkerLog(t *Target, up, hadRun bool, retry int, reason string) string {
+// TCP_CHECK and HTTP_GET/SSL_GET lines verbatim (check_tcp.c tcp_epilog,
+// check_http.c epilog), MISC_CHECK's "Misc check for [RS VS VS] by [prog]"
+// lines, and for SMTP_CHECK and DNS_CHECK the same forms. The probe's
+// reason goes into the log record's attributes.
+func checkerLog(t *Target, up, hadRun bool, retry int) string {
 	name := t.Real.Name
-	if t.cfg.Type == conf.TCPCheck {
-		switch {
-		case up:
-			return "TCP connection to " + name + " success."
-		case retry > 0 && hadRun:
-			return fmt.Sprintf("TCP_CHECK on service %s failed after %d retries.", name, retry)
-		default:
-			return "TCP_CHECK on service " + name + " failed."
+	failed := func(kw string) string {
+		if retry > 0 && hadRun {
+			return fmt.Sprintf("%s on service %s failed after %d retries.", kw, name, retry)
 		}
+		return kw + " on service " + name + " failed."
+	}
+	switch t.cfg.Type {
+	case conf.TCPCheck:
+		if up {
+			return "TCP connection to " + name + " success."
+		}
+		return failed("TCP_CHECK")
+	case conf.HTTPGet, conf.SSLGet:
+		if up {
+			return "Remote Web server " + name + " succeed on service."
+		}
+		return failed("HTTP_CHECK")
+	case conf.SMTPCheck:
+		if up {
+			return "Remote SMTP server " + name + " succeed on service."
+		}
+		return failed("SMTP_CHECK")
+	case conf.MiscCheck:
+		prog := ""
+		if t.cfg.MiscPath != nil {
+			if argv, err := notify.ParseCommand(t.cfg.MiscPath.Cmd); err == nil && len(argv) > 0 {
+				prog = argv[0]
+			}
+		}
+		verb := "failed"
+		if up {
+			verb = "succeeded"
+		}
+		return fmt.Sprintf("Misc check for [%s VS %s] by [%s] %s.", name, t.Real.Pool.Name, prog, verb)
 	}
 	if up {
-		return fmt.Sprintf("%s on service %s succeeded.", t.cfg.Type, name)
+		return fmt.Sprintf("%s (%s) succeeded", t.cfg.Type, name)
 	}
-	return fmt.Sprintf("%s on service %s failed: %s", t.cfg.Type, name, strings.TrimSpace(reason))
+	return failed(string(t.cfg.Type))
 }

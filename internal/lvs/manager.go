@@ -71,6 +71,9 @@ func New(cfg *conf.Config, deps Deps, log *slog.Logger) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := m.targets(p); err != nil {
+		return nil, err
+	}
 	m.plan = p
 	m.snapshot()
 	return m, nil
@@ -219,8 +222,9 @@ func (m *Manager) Run(ctx context.Context) error {
 			for _, ev := range run.q.take() {
 				m.observe(ctx, scripts, ev)
 			}
-			resume := carry(m.plan, req.plan, run.sched.States())
+			resume, gone := carry(m.plan, req.plan, run.sched.States())
 			m.plan, m.cfg = req.plan, req.cfg
+			m.apply(ctx, scripts, gone)
 			m.apply(ctx, scripts, m.plan.restart())
 			m.update(ctx, rec)
 			var err error
@@ -242,8 +246,8 @@ func (m *Manager) observe(ctx context.Context, scripts *scriptRunner, ev check.E
 	if !ev.Up {
 		t.Real.Reason = ev.Result.Reason
 	}
-	m.log.Info(checkerLog(t, ev.Up, hadRun, t.Timing().Retry, ev.Result.Reason),
-		"vs", t.Real.Pool.Name, "rs", t.Real.Name, "check", string(t.Type()))
+	m.log.Info(checkerLog(t, ev.Up, hadRun, t.Timing().Retry),
+		"vs", t.Real.Pool.Name, "rs", t.Real.Name, "check", string(t.Type()), "reason", ev.Result.Reason)
 	w := ev.Result.Weight
 	m.apply(ctx, scripts, m.plan.Observe(ev.ID, ev.Up, w))
 	return true
@@ -349,17 +353,41 @@ func (m *Manager) Reload(ctx context.Context, cfg *conf.Config) error {
 // carry moves state from old to nw for virtual servers, real servers and
 // checkers that are in both (keepalived's clear_diff_services and
 // migrate_checkers), and returns each new target's tracker state to
-// resume (nil for new checkers).
-func carry(old, nw *Plan, states []check.TrackerState) []*check.TrackerState {
+// resume (nil for new checkers), and keepalived's messages for what is
+// gone.
+func carry(old, nw *Plan, states []check.TrackerState) ([]*check.TrackerState, []Effect) {
 	resume := make([]*check.TrackerState, len(nw.Targets))
+	var gone []Effect
 	pools := map[string]*Pool{}
 	for _, p := range old.Pools {
 		pools[p.id] = p
+	}
+	kept := map[string]bool{}
+	for _, np := range nw.Pools {
+		kept[np.id] = true
+	}
+	for _, op := range old.Pools {
+		if !kept[op.id] {
+			msg := "Removing Virtual Server " + op.Name
+			if op.cfg.Group != "" {
+				msg = "Removing Virtual Server Group [" + op.cfg.Group + "]"
+			}
+			gone = append(gone, Effect{VS: op.Name, Msg: msg})
+		}
 	}
 	for _, np := range nw.Pools {
 		op := pools[np.id]
 		if op == nil {
 			continue
+		}
+		nkeys := map[string]bool{}
+		for _, r := range np.Reals {
+			nkeys[r.cfgKey()] = true
+		}
+		for _, r := range op.Reals {
+			if !nkeys[r.cfgKey()] {
+				gone = append(gone, Effect{VS: op.Name, RS: r.Name, Msg: "service " + r.Name + " no longer exist"})
+			}
 		}
 		np.carried = true
 		np.QuorumUp = op.QuorumUp
@@ -394,7 +422,7 @@ func carry(old, nw *Plan, states []check.TrackerState) []*check.TrackerState {
 			}
 		}
 	}
-	return resume
+	return resume, gone
 }
 
 func (r *Real) cfgKey() string {

@@ -325,6 +325,13 @@ func newPool(vs *conf.VirtualServer, groups map[string]*conf.VirtualServerGroup,
 			continue
 		}
 		seen[key] = true
+		if g == nil && famOf(rc.Addr) != fam {
+			// keepalived allows this for TUN on kernels with
+			// IPVS_DEST_ATTR_ADDR_FAMILY; the ipvs edge cannot send it.
+			warn("VS %s: real server %s is not of the virtual server's address family; vigil cannot program mixed families - skipping",
+				pool.Name, trio(rc.Addr, pool.proto, rc.Port))
+			continue
+		}
 		r := &Real{Pool: pool, cfg: rc, Addr: rc.Addr, Port: rc.Port,
 			Forward: fwdOf(rc.LBKind, vs.LBKind), Weight: int64(rc.Weight),
 			UThresh: rc.UThreshold, LThresh: rc.LThreshold}
