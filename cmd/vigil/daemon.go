@@ -18,6 +18,8 @@ import (
 
 	"github.com/vigil-ha/vigil/internal/conf"
 	"github.com/vigil-ha/vigil/internal/daemon"
+	"github.com/vigil-ha/vigil/internal/ipvs"
+	"github.com/vigil-ha/vigil/internal/lvs"
 	"github.com/vigil-ha/vigil/internal/metrics"
 	"github.com/vigil-ha/vigil/internal/status"
 	"github.com/vigil-ha/vigil/internal/vrrp"
@@ -66,10 +68,15 @@ func runDaemon(ctx context.Context, o options, stderr io.Writer) int {
 	}()
 
 	log.Info("Starting vigil (keepalived-compatible)", "version", Version, "config", o.configFile)
-	if o.checkOnly {
-		log.Warn("-C: the checker subsystem is not part of this build yet; nothing to run")
-		<-ctx.Done()
-		return 0
+	// The checker half: virtual servers and their health checks, unless
+	// -P (VRRP only). Like keepalived, it runs only when the
+	// configuration has virtual servers (or with --all).
+	var mgr *lvs.Manager
+	if !o.vrrpOnly && (len(cfg.VirtualServers) > 0 || o.all) {
+		mgr = startLVS(cfg, o, log.With("subsystem", "checker"))
+		if mgr == nil && o.checkOnly {
+			return 1
+		}
 	}
 	// One nftables filter serves every instance (no_accept); it creates
 	// its table only when a no_accept instance first becomes master.
@@ -102,20 +109,24 @@ func runDaemon(ctx context.Context, o options, stderr io.Writer) int {
 		stopSide()
 		side.Wait()
 	}()
-	dumper := status.NewDumper(d, status.DumpOptions{RouterID: cfg.Global.RouterID})
+	var src status.Source = d
+	if mgr != nil {
+		src = withLVS{d, mgr}
+	}
+	dumper := status.NewDumper(src, status.DumpOptions{RouterID: cfg.Global.RouterID})
 	side.Go(func() {
 		if err := dumper.Run(sideCtx, log); err != nil {
 			log.Warn("state dumps unavailable", "err", err)
 		}
 	})
 	side.Go(func() {
-		if err := status.New(d, log).Run(sideCtx, o.socket); err != nil {
+		if err := status.New(src, log).Run(sideCtx, o.socket); err != nil {
 			log.Warn("control socket unavailable: vigil status will not answer", "err", err)
 		}
 	})
 	if o.metricsAddr != "" {
 		side.Go(func() {
-			if err := metrics.Run(sideCtx, o.metricsAddr, d, log); err != nil {
+			if err := metrics.Run(sideCtx, o.metricsAddr, src, log); err != nil {
 				log.Warn("metrics endpoint unavailable", "addr", o.metricsAddr, "err", err)
 			}
 		})
@@ -139,9 +150,27 @@ func runDaemon(ctx context.Context, o options, stderr io.Writer) int {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	go reloadLoop(ctx, o, d, hup, errorSet(ds), log)
-	err = d.Run(ctx, ready)
+	go reloadLoop(ctx, o, d, mgr, hup, errorSet(ds), log)
+	// IPVS outlives VRRP: it is released after the priority-0 adverts and
+	// VIP removal (style §7, shutdown order).
+	lvsCtx, stopLVS := context.WithCancel(context.WithoutCancel(ctx))
+	lvsDone := make(chan error, 1)
+	if mgr != nil {
+		go func() { lvsDone <- mgr.Run(lvsCtx) }()
+	} else {
+		lvsDone <- nil
+	}
+	if o.checkOnly {
+		ready()
+		<-ctx.Done()
+	} else {
+		err = d.Run(ctx, ready)
+	}
 	_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyStopping)
+	stopLVS()
+	if lerr := <-lvsDone; lerr != nil && err == nil {
+		err = lerr
+	}
 	if err != nil {
 		log.Error("stopped on error", "err", err)
 		return 1
@@ -167,7 +196,7 @@ func errorSet(ds conf.Diagnostics) map[string]bool {
 // refused and the running one is kept untouched, with every finding
 // logged. (Errors the running configuration already had, such as an
 // unknown keyword keepalived also tolerates, do not block a reload.)
-func reloadLoop(ctx context.Context, o options, d *daemon.Daemon, hup <-chan os.Signal, known map[string]bool, log *slog.Logger) {
+func reloadLoop(ctx context.Context, o options, d *daemon.Daemon, mgr *lvs.Manager, hup <-chan os.Signal, known map[string]bool, log *slog.Logger) {
 	for {
 		select {
 		case <-ctx.Done():
@@ -192,7 +221,16 @@ func reloadLoop(ctx context.Context, o options, d *daemon.Daemon, hup <-chan os.
 			_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyReady)
 			continue
 		}
-		res, err := d.Reload(ctx, cfg)
+		var res daemon.ReloadResult
+		var err error
+		if !o.checkOnly {
+			res, err = d.Reload(ctx, cfg)
+		}
+		if mgr != nil && err == nil {
+			if lerr := mgr.Reload(ctx, cfg); lerr != nil {
+				log.Error("IPVS reload failed", "err", lerr)
+			}
+		}
 		if err != nil {
 			log.Error("Reload failed; still running the previous configuration", "err", err)
 		} else {
@@ -203,6 +241,38 @@ func reloadLoop(ctx context.Context, o options, d *daemon.Daemon, hup <-chan os.
 		_, _ = sddaemon.SdNotify(false, sddaemon.SdNotifyReady)
 	}
 }
+
+// startLVS opens IPVS and builds the virtual servers' manager. On failure
+// it logs why and returns nil: VRRP still runs, as keepalived's VRRP
+// process does when its checker process cannot.
+func startLVS(cfg *conf.Config, o options, log *slog.Logger) *lvs.Manager {
+	k, err := ipvs.Open("")
+	if err != nil {
+		// keepalived loads ip_vs itself when it is missing.
+		_ = exec.Command("modprobe", "ip_vs").Run()
+		k, err = ipvs.Open("")
+	}
+	if err != nil {
+		log.Error("IPVS unavailable: the virtual servers and their checkers are not running", "err", err)
+		return nil
+	}
+	mgr, err := lvs.New(cfg, lvs.Deps{Kernel: k, Flush: func(context.Context) error { return k.Flush() }, KeepIPVS: o.keepIPVS}, log)
+	if err != nil {
+		k.Close()
+		log.Error("cannot run the virtual servers", "err", err)
+		return nil
+	}
+	return mgr
+}
+
+// withLVS adds the virtual servers' real servers to the daemon's status.
+type withLVS struct {
+	*daemon.Daemon
+	m *lvs.Manager
+}
+
+// RealServers implements status.RealServerSource.
+func (w withLVS) RealServers() []status.RealServerStatus { return w.m.RealServers() }
 
 func pidFiles(o options) []string {
 	main, vrrpPid, check := o.pidFile, o.vrrpPidFile, o.checkPidFile
