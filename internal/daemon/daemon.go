@@ -12,6 +12,7 @@ import (
 
 	"github.com/vigil-ha/vigil/internal/conf"
 	"github.com/vigil-ha/vigil/internal/notify"
+	"github.com/vigil-ha/vigil/internal/status"
 	"github.com/vigil-ha/vigil/internal/track"
 	"github.com/vigil-ha/vigil/internal/vrrp"
 )
@@ -68,6 +69,13 @@ type Daemon struct {
 	notifier *notify.Notifier
 	// priorityChanges holds the instances with notify_priority_changes.
 	priorityChanges map[string]bool
+	// notifyCfg is the current notifier's configuration; owned by Run.
+	notifyCfg notify.Config
+	// draining holds replaced notifiers finishing their queues.
+	draining sync.WaitGroup
+	// trackers is the tracking goroutine's published view of each
+	// instance's tracked objects, for Trackers.
+	trackers map[string][]status.Tracker
 }
 
 // running is one started unit: a lone instance or a vrrp_sync_group.
@@ -160,6 +168,7 @@ func (d *Daemon) Run(ctx context.Context, ready func()) error {
 	defer func() {
 		d.stopAll()
 		stopNotifier()
+		d.draining.Wait()
 	}()
 	if _, err := d.apply(ctx, d.plans); err != nil {
 		return err
@@ -180,9 +189,17 @@ func (d *Daemon) Run(ctx context.Context, ready func()) error {
 			return err
 		case req := <-d.reload:
 			stopTracking()
-			stopOld := stopNotifier
-			stopNotifier = d.startNotifier(ctx, req.cfg)
-			stopOld()
+			// The notifier is replaced only when the notify settings
+			// changed; the old one then drains in the background, so a
+			// reload neither waits for nor (usually) cuts a running
+			// script. An unchanged configuration keeps it untouched.
+			if nc, _ := planNotify(req.cfg); !reflect.DeepEqual(nc, d.notifyCfg) {
+				stopOld := stopNotifier
+				stopNotifier = d.startNotifier(ctx, req.cfg)
+				d.draining.Go(stopOld)
+			} else {
+				d.setPriorityChanges(req.cfg)
+			}
 			res, err := d.apply(ctx, req.plans)
 			if err != nil {
 				// An instance that cannot start is logged; the rest run.
@@ -422,6 +439,13 @@ func (d *Daemon) startTracking(ctx context.Context) (stop func()) {
 			}
 		})
 	}
+	publish := func() {
+		snap := agg.snapshot()
+		d.mu.Lock()
+		d.trackers = snap
+		d.mu.Unlock()
+	}
+	publish()
 	wg.Go(func() {
 		for {
 			select {
@@ -432,6 +456,7 @@ func (d *Daemon) startTracking(ctx context.Context) (stop func()) {
 				changes, news := agg.setIface(ev.Name, up)
 				if news {
 					d.log.Info(fmt.Sprintf("Netlink reports %s %s", ev.Name, upDown(up)))
+					publish()
 				}
 				for inst, tc := range changes {
 					if r := byName[inst]; r != nil {
@@ -446,6 +471,7 @@ func (d *Daemon) startTracking(ctx context.Context) (stop func()) {
 				case track.KindFile:
 					changes = agg.setFile(ev.Name, ev.Value)
 				}
+				publish()
 				for inst, tc := range changes {
 					if r := byName[inst]; r != nil {
 						r.Track(ctx, tc)
@@ -458,6 +484,15 @@ func (d *Daemon) startTracking(ctx context.Context) (stop func()) {
 		cancel()
 		wg.Wait()
 	}
+}
+
+// Trackers implements status.Explainer: the instance's tracked objects
+// and what each contributes now.
+func (d *Daemon) Trackers(instance string) ([]status.Tracker, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	trs, ok := d.trackers[instance]
+	return append([]status.Tracker(nil), trs...), ok
 }
 
 // notifyConfig is the notify configuration of cfg; warnings are logged
@@ -474,6 +509,7 @@ func (d *Daemon) startNotifier(ctx context.Context, cfg *conf.Config) (stop func
 	for _, w := range warns {
 		d.log.Warn(w)
 	}
+	d.notifyCfg = nc
 	n, err := notify.New(nc, d.log)
 	if err != nil {
 		d.log.Error("notify scripts disabled", "err", err)
@@ -487,18 +523,24 @@ func (d *Daemon) startNotifier(ctx context.Context, cfg *conf.Config) (stop func
 			d.log.Error("notifier stopped", "err", err)
 		}
 	}()
+	d.mu.Lock()
+	d.notifier = n
+	d.mu.Unlock()
+	d.setPriorityChanges(cfg)
+	return func() {
+		cancel()
+		<-done
+	}
+}
+
+func (d *Daemon) setPriorityChanges(cfg *conf.Config) {
 	pc := map[string]bool{}
 	for _, vi := range cfg.Instances {
 		pc[vi.Name] = vi.Notify.PriorityChanges != nil && *vi.Notify.PriorityChanges
 	}
 	d.mu.Lock()
-	d.notifier = n
 	d.priorityChanges = pc
 	d.mu.Unlock()
-	return func() {
-		cancel()
-		<-done
-	}
 }
 
 // NotifyState implements vrrp.Notifier over the current notifier.

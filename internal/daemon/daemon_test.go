@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/vigil-ha/vigil/internal/conf"
+	"github.com/vigil-ha/vigil/internal/status"
 	"github.com/vigil-ha/vigil/internal/vrrp"
 )
 
@@ -290,6 +291,11 @@ func TestOwnInterfaceDownFaults(t *testing.T) {
 		}
 		if r.edges.count("del 10.99.1.1/32") != 1 {
 			t.Errorf("VIP not released: %q", r.edges.events())
+		}
+		// vigil explain names the object that holds the instance in FAULT.
+		trs, ok := r.d.Trackers("VI_1")
+		if want := []status.Tracker{{Kind: "interface", Name: "eth0", Status: "down", Fault: true}}; !ok || !cmp.Equal(want, trs) {
+			t.Errorf("Trackers(VI_1) = %+v, %v; want %+v", trs, ok, want)
 		}
 		r.edges.links <- vrrp.LinkEvent{Name: "eth0", Up: true}
 		synctest.Wait()

@@ -1,7 +1,10 @@
 package daemon
 
 import (
+	"strconv"
+
 	"github.com/vigil-ha/vigil/internal/conf"
+	"github.com/vigil-ha/vigil/internal/status"
 	"github.com/vigil-ha/vigil/internal/track"
 	"github.com/vigil-ha/vigil/internal/vrrp"
 )
@@ -207,4 +210,51 @@ func (a *trackAgg) total(refs []objRef) vrrp.TrackChange {
 		tc.Fault = tc.Fault || fault
 	}
 	return tc
+}
+
+// details lists an instance's tracked objects with what each contributes
+// now, for `vigil explain`.
+func (a *trackAgg) details(inst string) ([]status.Tracker, bool) {
+	refs, ok := a.refs[inst]
+	if !ok {
+		return nil, false
+	}
+	out := make([]status.Tracker, 0, len(refs))
+	for _, r := range refs {
+		tr := status.Tracker{Name: r.key.name, Weight: r.weight, Status: "unknown"}
+		var st track.Status
+		known := false
+		switch r.key.kind {
+		case kindIface:
+			tr.Kind = "interface"
+			st, known = a.ifaces[r.key.name]
+		case kindScript:
+			tr.Kind = "script"
+			st, known = a.scripts[r.key.name]
+		case kindFile:
+			tr.Kind = "file"
+			if a.haveVal[r.key.name] {
+				v := a.files[r.key.name]
+				tr.Status = strconv.FormatInt(v, 10)
+				tr.Contribution, tr.Fault = track.FileEffect(v, r.weight, r.reverse)
+			}
+			out = append(out, tr)
+			continue
+		}
+		if known && st != track.StatusInit {
+			tr.Status = map[track.Status]string{track.StatusUp: "up", track.StatusDown: "down"}[st]
+			tr.Contribution, tr.Fault = track.ScriptEffect(st, r.weight, r.reverse)
+		}
+		out = append(out, tr)
+	}
+	return out, true
+}
+
+// snapshot returns every instance's details.
+func (a *trackAgg) snapshot() map[string][]status.Tracker {
+	m := make(map[string][]status.Tracker, len(a.refs))
+	for inst := range a.refs {
+		m[inst], _ = a.details(inst)
+	}
+	return m
 }

@@ -14,6 +14,28 @@ import (
 // must not run. The message says why, in keepalived's words.
 var ErrScriptDisabled = errors.New("script disabled")
 
+// disabledError is a CheckScript failure: its text is keepalived's message
+// alone, and it wraps ErrScriptDisabled (and any cause given with %w).
+type disabledError struct {
+	msg   string
+	cause error
+}
+
+func (e *disabledError) Error() string { return e.msg }
+
+func (e *disabledError) Unwrap() []error {
+	if e.cause != nil {
+		return []error{ErrScriptDisabled, e.cause}
+	}
+	return []error{ErrScriptDisabled}
+}
+
+// disabledf builds a disabledError; a %w verb in format wraps its cause.
+func disabledf(format string, args ...any) error {
+	err := fmt.Errorf(format, args...)
+	return &disabledError{msg: err.Error(), cause: errors.Unwrap(err)}
+}
+
 // Checked is the outcome of CheckScript for a script that may run.
 type Checked struct {
 	// Cmd is the command with Args[0] resolved to the absolute path
@@ -45,7 +67,7 @@ const SecurityViolation = "SECURITY VIOLATION - scripts are being executed but s
 // flagged. def is the credential used when c.User is nil.
 func CheckScript(c Command, security bool, def Credential) (Checked, error) {
 	if len(c.Args) == 0 || c.Args[0] == "" {
-		return Checked{}, fmt.Errorf("empty script: %w", ErrScriptDisabled)
+		return Checked{}, disabledf("empty script")
 	}
 	cred := def
 	if c.User != nil {
@@ -71,7 +93,7 @@ func CheckScript(c Command, security bool, def Credential) (Checked, error) {
 		abs, err = filepath.EvalSymlinks(abs)
 	}
 	if err != nil {
-		return Checked{}, fmt.Errorf("Script %s cannot be accessed - %w: %w", orig, unwrapPathError(err), ErrScriptDisabled)
+		return Checked{}, disabledf("Script %s cannot be accessed - %w", orig, unwrapPathError(err))
 	}
 	// keepalived keeps the configured file name when a symlink resolves
 	// to a file of another name, because some programs act on argv[0];
@@ -87,11 +109,11 @@ func CheckScript(c Command, security bool, def Credential) (Checked, error) {
 	c.Args[0] = abs
 	st, err := statPath(statTarget(abs, real), false)
 	if err != nil {
-		return Checked{}, fmt.Errorf("Unable to access script `%s` - disabling: %w", abs, ErrScriptDisabled)
+		return Checked{}, disabledf("Unable to access script `%s` - disabling", abs)
 	}
 	out.Script = true
 	if !executableBy(st, cred.UID, cred.GID) {
-		return Checked{}, fmt.Errorf("WARNING - script '%s' is not executable for uid:gid %d:%d - disabling: %w", abs, cred.UID, cred.GID, ErrScriptDisabled)
+		return Checked{}, disabledf("WARNING - script '%s' is not executable for uid:gid %d:%d - disabling", abs, cred.UID, cred.GID)
 	}
 	out.Cmd = c
 	if !needsProtection(st, cred) {
@@ -163,14 +185,14 @@ func checkPathSecurity(p string, security bool) (insecure bool, err error) {
 		}
 		st, err := statPath(cur, true)
 		if err != nil {
-			return false, fmt.Errorf("check_script_secure could not find script '%s' - disabling: %w", p, ErrScriptDisabled)
+			return false, disabledf("check_script_secure could not find script '%s' - disabling", p)
 		}
 		if (!last && !st.isDir()) || (last && !st.isReg() && !st.isSymlink()) {
-			return false, fmt.Errorf("Wrong file type found in script path '%s': %w", p, ErrScriptDisabled)
+			return false, disabledf("Wrong file type found in script path '%s'", p)
 		}
 		if unsafePathPart(st) {
 			if security {
-				return true, fmt.Errorf("Unsafe permissions found for script '%s' - disabling: %w", p, ErrScriptDisabled)
+				return true, disabledf("Unsafe permissions found for script '%s' - disabling.", p)
 			}
 			return true, nil
 		}
@@ -202,7 +224,7 @@ func findInPath(name string, cred Credential) (string, error) {
 		return cand, nil
 	}
 	if denied {
-		return "", fmt.Errorf("Permissions failure for script %s in path - disabling: %w", name, ErrScriptDisabled)
+		return "", disabledf("Permissions failure for script %s in path - disabling", name)
 	}
-	return "", fmt.Errorf("Cannot find script %s in path - disabling: %w", name, ErrScriptDisabled)
+	return "", disabledf("Cannot find script %s in path - disabling", name)
 }

@@ -269,7 +269,11 @@ func TestTrackFileValues(t *testing.T) {
 	if err := os.WriteFile(p, []byte("99999999999\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(p, []byte("0x10"), 0o644); err != nil {
+	// Replaced atomically: the out-of-range write above gives no event to
+	// wait for, so its IN_CLOSE_WRITE may still be handled while this
+	// value is written; an in-place write could then be read half done.
+	writeFile(t, p+".new", "0x10", 0o644)
+	if err := os.Rename(p+".new", p); err != nil {
 		t.Fatal(err)
 	}
 	expect(16)
