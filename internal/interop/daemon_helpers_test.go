@@ -101,16 +101,6 @@ func (c daemonConf) render() string {
 	return b.String()
 }
 
-// instance returns the named instance of c.
-func (c daemonConf) instance(name string) vrrpConf {
-	for _, in := range c.Instances {
-		if in.Name == name {
-			return in
-		}
-	}
-	panic("no instance " + name)
-}
-
 // withPriority returns a copy of c with every instance at the priority
 // prio returns for it.
 func (c daemonConf) withPriority(prio func(vrrpConf) int) daemonConf {
@@ -261,9 +251,6 @@ func (v *vigilProc) socket() string { return filepath.Join(v.Dir, "vigil.sock") 
 
 // confPath is the keepalived.conf vigil reads.
 func (v *vigilProc) confPath() string { return filepath.Join(v.Dir, "keepalived.conf") }
-
-// Pid is vigil's process id (ip netns exec execs it in place).
-func (v *vigilProc) Pid() int { return v.cmd.Process.Pid }
 
 var reReloadDone = regexp.MustCompile(`Reload finished|Reload refused|Reload failed`)
 
