@@ -274,6 +274,9 @@ type withLVS struct {
 // RealServers implements status.RealServerSource.
 func (w withLVS) RealServers() []status.RealServerStatus { return w.m.RealServers() }
 
+// IPVSOps implements metrics.IPVSSource.
+func (w withLVS) IPVSOps() (map[string]uint64, uint64) { return w.m.IPVSOps() }
+
 func pidFiles(o options) []string {
 	main, vrrpPid, check := o.pidFile, o.vrrpPidFile, o.checkPidFile
 	if main == "" {

@@ -16,7 +16,8 @@
 //     check.Checker from the checker, real server and virtual server
 //     keywords.
 //   - manager.go: Manager owns a Plan, a check.Scheduler and an
-//     ipvs.Reconciler; New/Run/Reload/RealServers.
+//     ipvs.Reconciler; New/Run/Reload/RealServers, and IPVSOps and the
+//     probe counters in RealServers (counters.go) for internal/metrics.
 //
 // keepalived.conf(5) "LVS CONFIGURATION". Not done: ha_suspend (checkers
 // are never suspended), the tun_type/tun_port/tun_flags arguments of

@@ -3,6 +3,7 @@ package lvs
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vigil-ha/vigil/internal/ipvs"
+	"github.com/vigil-ha/vigil/internal/status"
 	"github.com/vigil-ha/vigil/internal/vmtest"
 	"github.com/vishvananda/netlink"
 )
@@ -552,5 +554,247 @@ func TestKernelHealthMatchesKeepalived(t *testing.T) {
 			waitKernel(t, k, "keepalived", tc.want)
 			stop()
 		})
+	}
+}
+
+// countingTable counts the netlink requests that reach the kernel table:
+// dumps (Read) and ops (Apply), keeping each op's text.
+type countingTable struct {
+	ipvs.KernelTable
+	mu    sync.Mutex
+	reads int
+	ops   []string
+}
+
+func (c *countingTable) Read(ctx context.Context) (ipvs.Table, error) {
+	c.mu.Lock()
+	c.reads++
+	c.mu.Unlock()
+	return c.KernelTable.Read(ctx)
+}
+
+func (c *countingTable) Apply(ctx context.Context, op ipvs.Op) error {
+	c.mu.Lock()
+	c.ops = append(c.ops, op.String())
+	c.mu.Unlock()
+	return c.KernelTable.Apply(ctx, op)
+}
+
+// take returns the reads and ops since the last call.
+func (c *countingTable) take() (reads int, ops []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	reads, ops = c.reads, c.ops
+	c.reads, c.ops = 0, nil
+	return reads, ops
+}
+
+// stateLines counts keepalived's real server state log lines.
+func stateLines(logs string) int {
+	n := 0
+	for _, l := range strings.Split(logs, "\n") {
+		for _, verb := range []string{"Removing", "Adding", "Disabling", "Enabling"} {
+			if strings.Contains(l, `msg="`+verb+" service ") {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+const reloadConf = `virtual_server 10.99.0.7 80 {
+    delay_loop 1
+    lb_algo rr
+    lb_kind NAT
+    protocol TCP
+    real_server 10.99.1.2 80 {
+        weight 2
+        TCP_CHECK {
+            connect_timeout 1
+            retry 0
+        }
+    }
+    real_server 10.99.1.3 80 {
+        TCP_CHECK {
+            connect_timeout 1
+            retry 0
+        }
+    }
+    real_server 10.99.1.4 80 {
+        weight %d
+        TCP_CHECK {
+            connect_timeout 1
+            retry 0
+        }
+    }
+}
+virtual_server 10.99.0.8 80 {
+    delay_loop 1
+    lb_algo wrr
+    lb_kind NAT
+    protocol TCP
+    inhibit_on_failure
+    real_server 10.99.1.2 80 {
+        weight 3
+        TCP_CHECK {
+            connect_timeout 1
+            retry 0
+        }
+    }
+    real_server 10.99.1.3 80 {
+        weight 3
+        TCP_CHECK {
+            connect_timeout 1
+            retry 0
+        }
+    }
+}
+virtual_server 10.99.0.9 443 {
+    delay_loop 1
+    lb_algo lc
+    lb_kind NAT
+    protocol TCP
+    real_server 10.99.1.4 443 {
+        TCP_CHECK {
+            connect_timeout 1
+            retry 0
+        }
+    }
+}
+`
+
+// TestKernelReloadUnchangedIsFree: once three virtual servers with real
+// TCP checks against lo have settled (10.99.1.3:80 refuses, so it is
+// removed from one virtual server and inhibited in the other), 100
+// reloads of the unchanged configuration send nothing to the kernel (no
+// op, no dump), leave `ipvsadm -Ln` as it was, keep checker history (the
+// failed server stays down with no new state log line, its probe count
+// goes on) and the checkers keep running without ops; then a reload that
+// changes one weight is exactly one netlink op.
+func TestKernelReloadUnchangedIsFree(t *testing.T) {
+	k := newVMKernel(t)
+	for _, a := range []string{"10.99.0.7", "10.99.0.8", "10.99.0.9", "10.99.1.2", "10.99.1.3", "10.99.1.4"} {
+		addLoAddr(t, a)
+	}
+	for _, a := range []string{"10.99.1.2:80", "10.99.1.4:80", "10.99.1.4:443"} {
+		l := &listener{addr: a}
+		l.start(t)
+		t.Cleanup(l.stop)
+	}
+	ct := &countingTable{KernelTable: k}
+	logs := &syncBuf{}
+	m, err := New(mustLoad(t, fmt.Sprintf(reloadConf, 1)), Deps{Kernel: ct, Rand: func() float64 { return 0 }},
+		slog.New(slog.NewTextHandler(io.MultiWriter(t.Output(), logs), nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	const settled = "TCP 10.99.0.7:80 sched=rr\n" +
+		"  -> 10.99.1.2:80 fwd=nat weight=2\n" +
+		"  -> 10.99.1.4:80 fwd=nat weight=1\n" +
+		"TCP 10.99.0.8:80 sched=wrr\n" +
+		"  -> 10.99.1.2:80 fwd=nat weight=3\n" +
+		"  -> 10.99.1.3:80 fwd=nat weight=0\n" +
+		"TCP 10.99.0.9:443 sched=lc\n" +
+		"  -> 10.99.1.4:443 fwd=nat weight=1\n"
+	waitKernel(t, k, "settled", settled)
+	if t.Failed() {
+		return
+	}
+	// down returns 10.99.1.3:80's status in both virtual servers.
+	down := func() []status.RealServerStatus {
+		var out []status.RealServerStatus
+		for _, st := range m.RealServers() {
+			if strings.Contains(st.RealServer, "10.99.1.3") {
+				out = append(out, st)
+			}
+		}
+		return out
+	}
+	// The failed server's state is in status once the table shows it; a
+	// few probes later nothing is left to apply.
+	waitChecks(t, "settled", func() bool { ds := down(); return len(ds) == 2 && ds[0].Checks >= 2 && ds[1].Checks >= 2 })
+	before := ipvsadm(t, "-Ln")
+	ct.take()
+	appliedBefore, _ := m.IPVSOps()
+	lines := stateLines(logs.String())
+	checksBefore := down()
+
+	start := time.Now()
+	for i := range 100 {
+		if err := m.Reload(t.Context(), mustLoad(t, fmt.Sprintf(reloadConf, 1))); err != nil {
+			t.Fatalf("reload %d: %v", i+1, err)
+		}
+	}
+	took := time.Since(start)
+	reads, ops := ct.take()
+	requests := reads + len(ops)
+	if reads != 0 || len(ops) != 0 {
+		t.Errorf("100 unchanged reloads sent %d dumps and %d ops to the kernel; want none:\n%s", reads, len(ops), strings.Join(ops, "\n"))
+	}
+	if got := ipvsadm(t, "-Ln"); got != before {
+		t.Errorf("ipvsadm -Ln changed across the reloads (-before +after):\n%s", cmp.Diff(before, got))
+	}
+	for i, st := range down() {
+		if st.Up || st.Checks < checksBefore[i].Checks || st.CheckFailures < checksBefore[i].CheckFailures {
+			t.Errorf("after the reloads %s in %s = %+v; want still down, counters from %+v on", st.RealServer, st.VirtualServer, st, checksBefore[i])
+		}
+	}
+	// The checkers still run after the reloads, and still change nothing.
+	waitChecks(t, "probes after the reloads", func() bool {
+		ds := down()
+		return ds[0].Checks >= checksBefore[0].Checks+2 && ds[1].Checks >= checksBefore[1].Checks+2
+	})
+	reads, ops = ct.take()
+	if reads != 0 || len(ops) != 0 {
+		t.Errorf("checks after the reloads sent %d dumps and %d ops: %q", reads, len(ops), ops)
+	}
+	if got := stateLines(logs.String()); got != lines {
+		t.Errorf("%d real server state log lines (Removing/Adding/Disabling/Enabling service) after the reloads; want none", got-lines)
+	}
+	if got := ipvsadm(t, "-Ln"); got != before {
+		t.Errorf("ipvsadm -Ln changed after the reloads (-before +after):\n%s", cmp.Diff(before, got))
+	}
+	if applied, failed := m.IPVSOps(); !cmp.Equal(applied, appliedBefore) || failed != 0 {
+		t.Errorf("IPVSOps moved without ops: %v (failed %d), was %v", applied, failed, appliedBefore)
+	}
+	t.Logf("100 unchanged reloads: %v (%v each), %d netlink requests", took.Round(time.Millisecond), (took / 100).Round(time.Microsecond), requests)
+
+	// One weight changes: one op, an edit.
+	if err := m.Reload(t.Context(), mustLoad(t, fmt.Sprintf(reloadConf, 5))); err != nil {
+		t.Fatal(err)
+	}
+	reads, ops = ct.take()
+	if want := []string{"edit destination 10.99.1.4:80 in TCP 10.99.0.7:80 fwd=nat weight=5"}; reads != 0 || !cmp.Equal(ops, want) {
+		t.Errorf("weight change: %d dumps, ops %q; want no dump and %q", reads, ops, want)
+	}
+	if !rsLine("10.99.1.4:80", "Masq", 5)(ipvsadm(t, "-Ln")) {
+		t.Errorf("weight 5 not in the kernel:\n%s", ipvsadm(t, "-Ln"))
+	}
+	if applied, _ := m.IPVSOps(); applied["edit_destination"] != appliedBefore["edit_destination"]+1 {
+		t.Errorf("edit_destination = %d, want %d", applied["edit_destination"], appliedBefore["edit_destination"]+1)
+	}
+	if got := stateLines(logs.String()); got != lines {
+		t.Errorf("the weight change logged %d real server state lines; want none", got-lines)
+	}
+}
+
+// waitChecks polls cond (over Manager status) for up to 15 s.
+func waitChecks(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 15s", what)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the Manager's status
 	}
 }

@@ -47,10 +47,17 @@ type Manager struct {
 	plan   *Plan
 	cfg    *conf.Config
 	reload chan reloadReq
+	ops    *opCounts
+	// checks are the probe counters by real server (statsKey); owned by
+	// the goroutine that owns plan, the counters themselves are atomic.
+	checks map[string]*checkStats
 
 	mu     sync.Mutex
 	status []status.RealServerStatus
-	ran    bool
+	// stats are status's probe counters, index for index (nil for sorry
+	// servers).
+	stats []*checkStats
+	ran   bool
 }
 
 type reloadReq struct {
@@ -66,7 +73,7 @@ func New(cfg *conf.Config, deps Deps, log *slog.Logger) (*Manager, error) {
 	if deps.Kernel == nil {
 		return nil, errors.New("lvs: no IPVS kernel table")
 	}
-	m := &Manager{deps: deps, log: log, cfg: cfg, reload: make(chan reloadReq)}
+	m := &Manager{deps: deps, log: log, cfg: cfg, reload: make(chan reloadReq), ops: &opCounts{}}
 	p, err := m.newPlan(cfg)
 	if err != nil {
 		return nil, err
@@ -154,7 +161,7 @@ func (m *Manager) startScheduler(ctx context.Context, p *Plan, resume []*check.T
 	}
 	q := &eventQueue{ready: make(chan struct{}, 1)}
 	sched, err := check.NewScheduler(targets, check.SchedulerOptions{
-		Workers: m.deps.Workers, Rand: m.deps.Rand, OnEvent: q.push,
+		Workers: m.deps.Workers, Rand: m.deps.Rand, OnEvent: q.push, OnResult: m.onResult(p),
 	})
 	if err != nil {
 		return nil, err
@@ -188,7 +195,7 @@ func (m *Manager) Run(ctx context.Context) error {
 
 	scripts := newScriptRunner(m)
 	defer scripts.wait()
-	rec := ipvs.NewReconciler(m.deps.Kernel, nil)
+	rec := ipvs.NewReconciler(countingKernel{m.deps.Kernel, m.ops}, nil)
 	if m.cfg.Global.LVSFlush {
 		m.flushAll(ctx, "lvs_flush")
 	}
@@ -449,7 +456,9 @@ func (p *Plan) restart() []Effect {
 }
 
 func (m *Manager) snapshot() {
+	m.syncStats()
 	var out []status.RealServerStatus
+	var stats []*checkStats
 	tab := map[ipvs.ServiceKey]map[ipvs.DestKey]int{}
 	for _, s := range m.plan.Table() {
 		ds := map[ipvs.DestKey]int{}
@@ -482,19 +491,29 @@ func (m *Manager) snapshot() {
 				st.Weight = tab[k][ipvs.DestKey{Addr: r.Addr, Port: p.destPort(r, k)}]
 			}
 			out = append(out, st)
+			var cs *checkStats
+			if r != p.Sorry {
+				cs = m.checks[statsKey(r)]
+			}
+			stats = append(stats, cs)
 		}
 	}
 	m.mu.Lock()
-	m.status = out
+	m.status, m.stats = out, stats
 	m.mu.Unlock()
 }
 
-// RealServers returns every real and sorry server with its state and its
-// weight in the kernel table (0 when out), for the status package.
+// RealServers returns every real and sorry server with its state, its
+// weight in the kernel table (0 when out) and its probe counters, for the
+// status and metrics packages.
 func (m *Manager) RealServers() []status.RealServerStatus {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return append([]status.RealServerStatus(nil), m.status...)
+	out := append([]status.RealServerStatus(nil), m.status...)
+	for i := range out {
+		out[i].Checks, out[i].CheckFailures, out[i].CheckLatency = m.stats[i].load()
+	}
+	return out
 }
 
 // Status is RealServers.

@@ -17,6 +17,8 @@ import (
 	"github.com/vigil-ha/vigil/internal/check"
 	"github.com/vigil-ha/vigil/internal/conf"
 	"github.com/vigil-ha/vigil/internal/ipvs"
+	"github.com/vigil-ha/vigil/internal/metrics"
+	"github.com/vigil-ha/vigil/internal/status"
 )
 
 // fakeKernel is a recording IPVS table: it applies ops to an in-memory
@@ -450,4 +452,93 @@ func (hs *harness) wantLog(msgs ...string) {
 			hs.t.Errorf("log lacks %q", m)
 		}
 	}
+}
+
+// The metrics collector discovers these on the daemon's Source.
+var (
+	_ metrics.IPVSSource      = (*Manager)(nil)
+	_ status.RealServerSource = (*Manager)(nil)
+)
+
+// TestManagerCounters: IPVSOps counts each netlink op by kind, and the
+// ops the kernel refused; RealServers carries each real server's probe
+// count, failures and last latency, kept across a reload.
+func TestManagerCounters(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex // guards latency, read by the probes
+		latency := map[string]time.Duration{"10.99.1.1": 3 * time.Millisecond, "10.99.1.2": 7 * time.Millisecond}
+		hs := startManager(t, fmt.Sprintf(twoServers, ""), func(d *Deps) {
+			inner := d.Checker
+			d.Checker = func(t *Target) (check.Checker, error) {
+				c, err := inner(t)
+				return check.CheckerFunc(func(ctx context.Context) check.Result {
+					r := c.Check(ctx)
+					mu.Lock()
+					defer mu.Unlock()
+					r.Latency = latency[t.Real.Addr.String()]
+					return r
+				}), err
+			}
+		})
+		wantOps := func(when string, failed uint64, kv ...any) {
+			t.Helper()
+			want := map[string]uint64{"add_service": 0, "edit_service": 0, "delete_service": 0,
+				"add_destination": 0, "edit_destination": 0, "delete_destination": 0}
+			for i := 0; i < len(kv); i += 2 {
+				want[kv[i].(string)] = uint64(kv[i+1].(int))
+			}
+			got, gotFailed := hs.m.IPVSOps()
+			if diff := cmp.Diff(want, got); diff != "" || gotFailed != failed {
+				t.Errorf("%s: IPVSOps (-want +got):\n%s\nfailed = %d, want %d", when, diff, gotFailed, failed)
+			}
+		}
+		type counts struct {
+			Checks, Failures uint64
+			Latency          time.Duration
+		}
+		wantChecks := func(when string, want ...counts) {
+			t.Helper()
+			var got []counts
+			for _, st := range hs.m.RealServers() {
+				got = append(got, counts{st.Checks, st.CheckFailures, st.CheckLatency})
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("%s: check counters (-want +got):\n%s", when, diff)
+			}
+		}
+		wantOps("start", 0, "add_service", 1, "add_destination", 2)
+		wantChecks("start", counts{}, counts{})
+		hs.sleep(1500 * time.Millisecond) // first probes at 1 s: both pass
+		hs.h.set("10.99.1.1", false)
+		hs.sleep(7 * time.Second) // probes at 6, 7, 8 s fail
+		wantOps("failure", 0, "add_service", 1, "add_destination", 2, "delete_destination", 1)
+		wantChecks("failure", counts{4, 3, 3 * time.Millisecond}, counts{2, 0, 7 * time.Millisecond})
+		if len(hs.k.takeOps()) != int(hs.m.ops.applied[ipvs.AddService].Load()+hs.m.ops.applied[ipvs.AddDest].Load()+hs.m.ops.applied[ipvs.DelDest].Load()) {
+			t.Error("counters disagree with the ops the kernel saw")
+		}
+
+		// A reload with the same configuration keeps the counters (and
+		// the failed server out) and costs no op.
+		if err := hs.m.Reload(t.Context(), mustLoad(t, fmt.Sprintf(twoServers, ""))); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		hs.wantOps("reload")
+		wantChecks("after reload", counts{4, 3, 3 * time.Millisecond}, counts{2, 0, 7 * time.Millisecond})
+
+		// The service vanishes behind vigil's back: the re-add of the
+		// recovered server fails, and is counted as such.
+		hs.k.mu.Lock()
+		clear(hs.k.tab)
+		hs.k.mu.Unlock()
+		hs.h.set("10.99.1.1", true)
+		mu.Lock()
+		latency["10.99.1.1"] = time.Millisecond
+		mu.Unlock()
+		hs.sleep(5 * time.Second)
+		hs.wantOps("recovery", "add destination 10.99.1.1:80 in TCP 10.99.0.1:80 fwd=nat weight=2")
+		wantOps("refused", 1, "add_service", 1, "add_destination", 2, "delete_destination", 1)
+		wantChecks("recovery", counts{5, 3, time.Millisecond}, counts{3, 0, 7 * time.Millisecond})
+		hs.stop()
+	})
 }

@@ -17,7 +17,20 @@
 //	vigil_vrrp_drops_total{reason}       one series per vrrp.DropReason label
 //
 // When the source also implements status.RealServerSource, IPVS real
-// servers add vigil_ipvs_real_server_up and vigil_ipvs_real_server_weight
-// with the labels virtual_server and real_server. Checker metrics belong in
-// the same Collector, read from the same Source.
+// servers add, with the labels virtual_server and real_server:
+//
+//	vigil_ipvs_real_server_up            1 while the checks pass
+//	vigil_ipvs_real_server_weight        weight in the IPVS table
+//	vigil_check_runs_total               probes run (all the real server's checkers)
+//	vigil_check_failures_total           probes that failed
+//	vigil_check_latency_seconds          duration of the last probe (once one ran)
+//
+// The check series exist only for real servers with a checker (not for
+// sorry servers). When the source implements IPVSSource (the daemon with
+// lvs.Manager):
+//
+//	vigil_ipvs_ops_total{op}             netlink operations applied: add_service,
+//	                                     edit_service, delete_service, add_destination,
+//	                                     edit_destination, delete_destination
+//	vigil_ipvs_op_errors_total           operations the kernel refused
 package metrics

@@ -20,6 +20,16 @@ import (
 
 var vrrpLabels = []string{"instance", "vrid", "iface"}
 
+// IPVSSource is implemented by a Source that programs IPVS (lvs.Manager,
+// through the daemon's Source): the collector then exports
+// vigil_ipvs_ops_total and vigil_ipvs_op_errors_total.
+type IPVSSource interface {
+	// IPVSOps returns the IPVS operations applied since start by kind
+	// (one entry per kind, zeros included: "add_service",
+	// "delete_destination", ...) and how many the kernel refused.
+	IPVSOps() (applied map[string]uint64, failed uint64)
+}
+
 // Collector is a prometheus.Collector over a status.Source.
 type Collector struct {
 	src status.Source
@@ -27,6 +37,8 @@ type Collector struct {
 	state, priority, basePriority, masterPriority, lastTransition *prometheus.Desc
 	advertsSent, advertsReceived, foreign, transitions, drops     *prometheus.Desc
 	rsUp, rsWeight                                                *prometheus.Desc
+	ipvsOps, ipvsOpErrors                                         *prometheus.Desc
+	checkRuns, checkFailures, checkLatency                        *prometheus.Desc
 }
 
 // NewCollector returns a collector over src.
@@ -50,6 +62,16 @@ func NewCollector(src status.Source) *Collector {
 		drops:       d("vigil_vrrp_drops_total", "Received VRRP packets discarded, by reason.", "reason"),
 		rsUp:        prometheus.NewDesc("vigil_ipvs_real_server_up", "1 when the real server's checks pass.", rs, nil),
 		rsWeight:    prometheus.NewDesc("vigil_ipvs_real_server_weight", "Real server weight in the IPVS table.", rs, nil),
+		ipvsOps: prometheus.NewDesc("vigil_ipvs_ops_total",
+			"IPVS operations (netlink requests) applied, by kind.", []string{"op"}, nil),
+		ipvsOpErrors: prometheus.NewDesc("vigil_ipvs_op_errors_total",
+			"IPVS operations the kernel refused.", nil, nil),
+		checkRuns: prometheus.NewDesc("vigil_check_runs_total",
+			"Health check probes run against the real server (all its checkers).", rs, nil),
+		checkFailures: prometheus.NewDesc("vigil_check_failures_total",
+			"Health check probes of the real server that failed.", rs, nil),
+		checkLatency: prometheus.NewDesc("vigil_check_latency_seconds",
+			"How long the real server's last health check probe took.", rs, nil),
 	}
 }
 
@@ -64,6 +86,13 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	if _, ok := c.src.(status.RealServerSource); ok {
 		ch <- c.rsUp
 		ch <- c.rsWeight
+		ch <- c.checkRuns
+		ch <- c.checkFailures
+		ch <- c.checkLatency
+	}
+	if _, ok := c.src.(IPVSSource); ok {
+		ch <- c.ipvsOps
+		ch <- c.ipvsOpErrors
 	}
 }
 
@@ -109,7 +138,24 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			}
 			ch <- prometheus.MustNewConstMetric(c.rsUp, prometheus.GaugeValue, up, rs.VirtualServer, rs.RealServer)
 			ch <- prometheus.MustNewConstMetric(c.rsWeight, prometheus.GaugeValue, float64(rs.Weight), rs.VirtualServer, rs.RealServer)
+			// Only checked real servers have check series: not sorry
+			// servers, nor real servers without a checker block.
+			if rs.Checker == "" || rs.Checker == "sorry_server" {
+				continue
+			}
+			ch <- prometheus.MustNewConstMetric(c.checkRuns, prometheus.CounterValue, float64(rs.Checks), rs.VirtualServer, rs.RealServer)
+			ch <- prometheus.MustNewConstMetric(c.checkFailures, prometheus.CounterValue, float64(rs.CheckFailures), rs.VirtualServer, rs.RealServer)
+			if rs.Checks > 0 {
+				ch <- prometheus.MustNewConstMetric(c.checkLatency, prometheus.GaugeValue, rs.CheckLatency.Seconds(), rs.VirtualServer, rs.RealServer)
+			}
 		}
+	}
+	if is, ok := c.src.(IPVSSource); ok {
+		applied, failed := is.IPVSOps()
+		for op, n := range applied {
+			ch <- prometheus.MustNewConstMetric(c.ipvsOps, prometheus.CounterValue, float64(n), op)
+		}
+		ch <- prometheus.MustNewConstMetric(c.ipvsOpErrors, prometheus.CounterValue, float64(failed))
 	}
 }
 

@@ -133,8 +133,110 @@ func TestCollectorDropsEveryReason(t *testing.T) {
 	}
 }
 
+// lvsSource is a Source with real servers and IPVS op counters, as the
+// daemon with lvs.Manager.
+type lvsSource struct {
+	ipvsSource
+	applied map[string]uint64
+	failed  uint64
+}
+
+func (s lvsSource) IPVSOps() (map[string]uint64, uint64) { return s.applied, s.failed }
+
+func checkedFixture() lvsSource {
+	return lvsSource{
+		ipvsSource: ipvsSource{&fakeSource{}, []status.RealServerStatus{
+			{VirtualServer: "10.99.57.100:80/tcp", RealServer: "10.99.58.10:80", Weight: 3, Up: true,
+				Checker: "TCP_CHECK", Checks: 41, CheckFailures: 2, CheckLatency: 1500 * time.Microsecond},
+			{VirtualServer: "10.99.57.100:80/tcp", RealServer: "10.99.58.11:80", Up: false,
+				Checker: "HTTP_GET,TCP_CHECK", Checks: 80, CheckFailures: 80, CheckLatency: 3 * time.Second},
+			// Not checked yet: counters at zero, no latency.
+			{VirtualServer: "fwmark 7", RealServer: "10.99.58.12:443", Weight: 1, Up: true, Checker: "SSL_GET"},
+			// No series for a sorry server, nor for a real server without a checker.
+			{VirtualServer: "10.99.57.100:80/tcp", RealServer: "10.99.58.9:80", Checker: "sorry_server"},
+			{VirtualServer: "fwmark 7", RealServer: "10.99.58.13:443", Weight: 1, Up: true},
+		}},
+		applied: map[string]uint64{"add_service": 2, "edit_service": 0, "delete_service": 1,
+			"add_destination": 7, "edit_destination": 12, "delete_destination": 3},
+		failed: 4,
+	}
+}
+
+func TestCollectorChecksAndIPVSOps(t *testing.T) {
+	want := `
+# HELP vigil_check_runs_total Health check probes run against the real server (all its checkers).
+# TYPE vigil_check_runs_total counter
+vigil_check_runs_total{real_server="10.99.58.10:80",virtual_server="10.99.57.100:80/tcp"} 41
+vigil_check_runs_total{real_server="10.99.58.11:80",virtual_server="10.99.57.100:80/tcp"} 80
+vigil_check_runs_total{real_server="10.99.58.12:443",virtual_server="fwmark 7"} 0
+# HELP vigil_check_failures_total Health check probes of the real server that failed.
+# TYPE vigil_check_failures_total counter
+vigil_check_failures_total{real_server="10.99.58.10:80",virtual_server="10.99.57.100:80/tcp"} 2
+vigil_check_failures_total{real_server="10.99.58.11:80",virtual_server="10.99.57.100:80/tcp"} 80
+vigil_check_failures_total{real_server="10.99.58.12:443",virtual_server="fwmark 7"} 0
+# HELP vigil_check_latency_seconds How long the real server's last health check probe took.
+# TYPE vigil_check_latency_seconds gauge
+vigil_check_latency_seconds{real_server="10.99.58.10:80",virtual_server="10.99.57.100:80/tcp"} 0.0015
+vigil_check_latency_seconds{real_server="10.99.58.11:80",virtual_server="10.99.57.100:80/tcp"} 3
+# HELP vigil_ipvs_ops_total IPVS operations (netlink requests) applied, by kind.
+# TYPE vigil_ipvs_ops_total counter
+vigil_ipvs_ops_total{op="add_destination"} 7
+vigil_ipvs_ops_total{op="add_service"} 2
+vigil_ipvs_ops_total{op="delete_destination"} 3
+vigil_ipvs_ops_total{op="delete_service"} 1
+vigil_ipvs_ops_total{op="edit_destination"} 12
+vigil_ipvs_ops_total{op="edit_service"} 0
+# HELP vigil_ipvs_op_errors_total IPVS operations the kernel refused.
+# TYPE vigil_ipvs_op_errors_total counter
+vigil_ipvs_op_errors_total 4
+`
+	if err := testutil.CollectAndCompare(NewCollector(checkedFixture()), strings.NewReader(want),
+		"vigil_check_runs_total", "vigil_check_failures_total", "vigil_check_latency_seconds",
+		"vigil_ipvs_ops_total", "vigil_ipvs_op_errors_total"); err != nil {
+		t.Error(err)
+	}
+	// A source without IPVSSource exports no op series; one without
+	// RealServerSource no check series.
+	for name, src := range map[string]status.Source{
+		"real servers only": checkedFixture().ipvsSource,
+		"VRRP only":         &fakeSource{insts: fixture()},
+	} {
+		if n := testutil.CollectAndCount(NewCollector(src), "vigil_ipvs_ops_total", "vigil_ipvs_op_errors_total"); n != 0 {
+			t.Errorf("%s: %d IPVS op series", name, n)
+		}
+	}
+	if n := testutil.CollectAndCount(NewCollector(&fakeSource{insts: fixture()}), "vigil_check_runs_total"); n != 0 {
+		t.Errorf("%d check series without RealServerSource", n)
+	}
+}
+
+// The collector reads the counters at each scrape.
+func TestCollectorChecksMove(t *testing.T) {
+	src := checkedFixture()
+	src.rs = src.rs[:1]
+	c := NewCollector(src)
+	src.rs[0].Checks++
+	src.rs[0].CheckFailures++
+	src.rs[0].CheckLatency = 250 * time.Millisecond
+	want := `
+# HELP vigil_check_runs_total Health check probes run against the real server (all its checkers).
+# TYPE vigil_check_runs_total counter
+vigil_check_runs_total{real_server="10.99.58.10:80",virtual_server="10.99.57.100:80/tcp"} 42
+# HELP vigil_check_failures_total Health check probes of the real server that failed.
+# TYPE vigil_check_failures_total counter
+vigil_check_failures_total{real_server="10.99.58.10:80",virtual_server="10.99.57.100:80/tcp"} 3
+# HELP vigil_check_latency_seconds How long the real server's last health check probe took.
+# TYPE vigil_check_latency_seconds gauge
+vigil_check_latency_seconds{real_server="10.99.58.10:80",virtual_server="10.99.57.100:80/tcp"} 0.25
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want),
+		"vigil_check_runs_total", "vigil_check_failures_total", "vigil_check_latency_seconds"); err != nil {
+		t.Error(err)
+	}
+}
+
 func TestCollectorLint(t *testing.T) {
-	problems, err := testutil.CollectAndLint(NewCollector(ipvsSource{&fakeSource{insts: fixture()}, []status.RealServerStatus{{VirtualServer: "10.99.57.100:80/tcp", RealServer: "10.99.58.10:80", Weight: 3, Up: true}}}))
+	problems, err := testutil.CollectAndLint(NewCollector(checkedFixture()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -109,6 +109,12 @@ type RealServerStatus struct {
 	// Reason is the last check failure, empty while up.
 	Reason string    `json:"reason,omitempty"`
 	Since  time.Time `json:"since,omitzero"`
+	// Checks counts the probes run against the real server since vigil
+	// started (all its checkers; kept across reloads), CheckFailures those
+	// that failed, and CheckLatency is how long the last one took.
+	Checks        uint64        `json:"checks,omitempty"`
+	CheckFailures uint64        `json:"check_failures,omitempty"`
+	CheckLatency  time.Duration `json:"check_latency,omitempty"`
 }
 
 // Tracker is one tracked object and its effect on an instance's priority.
