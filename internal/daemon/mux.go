@@ -168,6 +168,19 @@ func (c *muxConn) ReadPacket(ctx context.Context) (vrrp.Packet, error) {
 	}
 }
 
+// Packets implements vrrp.PacketStream.
+func (c *muxConn) Packets() <-chan vrrp.Packet { return c.ch }
+
+// Failed implements vrrp.PacketStream.
+func (c *muxConn) Failed() <-chan struct{} { return c.gone }
+
+// Err implements vrrp.PacketStream: why the shared socket failed.
+func (c *muxConn) Err() error {
+	c.m.mu.Lock()
+	defer c.m.mu.Unlock()
+	return c.m.err
+}
+
 // WritePacket implements vrrp.PacketConn.
 func (c *muxConn) WritePacket(payload []byte, dst netip.Addr) error {
 	return c.m.conn.WritePacket(payload, dst)

@@ -148,7 +148,19 @@ func (g *GroupRunner) Run(ctx context.Context) error {
 	}
 	readErr := make(chan readFailure, len(g.members))
 	var readers sync.WaitGroup
+	// A lone instance on a stream reads it directly in this loop.
+	var stream PacketStream
+	var direct <-chan Packet
+	var failed <-chan struct{}
+	if len(g.members) == 1 {
+		if s, ok := g.members[0].deps.Conn.(PacketStream); ok {
+			stream, direct, failed = s, s.Packets(), s.Failed()
+		}
+	}
 	for _, m := range g.members {
+		if stream != nil {
+			break
+		}
 		readers.Go(func() {
 			if err := m.readLoop(readCtx, pkts); err != nil {
 				readErr <- readFailure{m.Name(), err}
@@ -188,6 +200,16 @@ func (g *GroupRunner) Run(ctx context.Context) error {
 			if ev, ok := g.members[p.member].receive(p.pkt); ok {
 				g.step(ctx, p.member, ev)
 			}
+		case p := <-direct:
+			if ev, ok := g.members[0].receive(p); ok {
+				g.step(ctx, 0, ev)
+			}
+		case <-failed:
+			if ctx.Err() == nil {
+				g.shutdown(ctx)
+				return fmt.Errorf("(%s) VRRP socket: %w", g.members[0].Name(), stream.Err())
+			}
+			failed = nil
 		case e := <-g.events:
 			g.step(ctx, e.member, e.ev)
 		case <-timer.C:

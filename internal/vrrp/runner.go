@@ -21,6 +21,17 @@ type PacketConn interface {
 	WritePacket(payload []byte, dst netip.Addr) error
 }
 
+// PacketStream is a PacketConn that already delivers its packets on a
+// channel (the daemon's shared-socket mux). A lone instance's runner
+// selects on it directly instead of starting a reader goroutine, which
+// saves a goroutine and a hand-off per packet.
+type PacketStream interface {
+	Packets() <-chan Packet
+	// Failed is closed when the source stops for good; Err says why.
+	Failed() <-chan struct{}
+	Err() error
+}
+
 // DatagramWriter sends a whole IPv4 datagram (IP_HDRINCL), needed for AH,
 // whose ICV covers the IP header. *Conn implements it.
 type DatagramWriter interface {
@@ -143,9 +154,10 @@ type Runner struct {
 	index int          // in group.members
 
 	// Owned by the group's goroutine.
-	ahSeq uint32
-	ipID  uint16
-	wg    sync.WaitGroup // announcement goroutines
+	ahSeq   uint32
+	ipID    uint16
+	vipList []netip.Addr   // the snapshot's VIPs, built once
+	wg      sync.WaitGroup // announcement goroutines
 }
 
 // NewRunner builds the runner of an instance that is in no
@@ -292,10 +304,21 @@ func (r *Runner) publish(since time.Time, lastFrom netip.Addr, lastPrio uint8) {
 	if g := r.Group(); g != nil {
 		group = g.Name()
 	}
+	// Most steps (an advert from the same master, a timer) change
+	// nothing visible: keep the published value and allocate nothing.
+	if old := r.snap.Load(); old != nil && old.Group == group && old.State == r.in.State() &&
+		old.Priority == r.in.Priority() && old.LastMaster == lastFrom && old.LastPrio == lastPrio && old.Since.Equal(since) {
+		return
+	}
+	vips := r.vipList
+	if vips == nil {
+		vips = slices.Concat(c.VIPs, c.ExcludedVIPs)
+		r.vipList = vips
+	}
 	r.snap.Store(&Snapshot{
 		Name: c.Name, VRID: c.VRID, Interface: r.cfg.Interface, Group: group,
 		State: r.in.State(), Priority: r.in.Priority(), BasePrio: c.Priority,
-		VIPs: slices.Concat(c.VIPs, c.ExcludedVIPs), LastMaster: lastFrom, LastPrio: lastPrio, Since: since,
+		VIPs: vips, LastMaster: lastFrom, LastPrio: lastPrio, Since: since,
 	})
 }
 

@@ -3,9 +3,11 @@ package vrrp
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -481,4 +483,58 @@ func (c *ahConn) WriteDatagram(d []byte) error {
 	defer c.mu.Unlock()
 	c.datagrams = append(c.datagrams, slices.Clone(d))
 	return nil
+}
+
+// streamConn is a fakeConn that also offers its packets as a stream, as
+// the daemon's shared-socket mux does.
+type streamConn struct {
+	*fakeConn
+	failed chan struct{}
+	err    error
+}
+
+func (c *streamConn) Packets() <-chan Packet  { return c.in }
+func (c *streamConn) Failed() <-chan struct{} { return c.failed }
+func (c *streamConn) Err() error              { return c.err }
+func (c *streamConn) ReadPacket(ctx context.Context) (Packet, error) {
+	panic("a lone instance on a PacketStream must not start a reader")
+}
+
+// A lone instance reads a PacketStream in its own loop: adverts are
+// handled as from a socket, and the stream's failure stops the instance
+// cleanly (priority 0, VIPs released) and is reported.
+func TestRunnerReadsPacketStream(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rig := newRunnerRig(t, 2, 100, AuthPass)
+		sc := &streamConn{fakeConn: rig.conn, failed: make(chan struct{}), err: errors.New("socket gone")}
+		rig.r.deps.Conn = sc
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- rig.r.Run(ctx) }()
+		for range 5 {
+			sc.in <- peerAdvert(t, 2, 150, AuthPass)
+			time.Sleep(time.Second)
+			synctest.Wait()
+		}
+		if s := rig.r.Snapshot(); s.State != StateBackup || s.LastMaster != testPeer {
+			t.Fatalf("state %v, master %v; want BACKUP following %v", s.State, s.LastMaster, testPeer)
+		}
+		time.Sleep(4 * time.Second) // the peer goes quiet
+		synctest.Wait()
+		if s := rig.r.Snapshot().State; s != StateMaster {
+			t.Fatalf("state %v, want MASTER", s)
+		}
+		close(sc.failed)
+		err := <-done
+		if err == nil || !strings.Contains(err.Error(), "socket gone") {
+			t.Fatalf("Run returned %v, want the stream's error", err)
+		}
+		if ads := rig.conn.adverts(); ads[len(ads)-1].Adv.Priority != 0 {
+			t.Error("no priority-0 advert when the stream failed")
+		}
+		if ops := rig.addrs.log(); ops[len(ops)-1] != "del 10.99.0.100/24 dev eth0" {
+			t.Errorf("VIP not released when the stream failed: %q", ops)
+		}
+	})
 }
