@@ -47,7 +47,9 @@ func (m *mux) attach(vrid uint8) (*muxConn, error) {
 	if _, dup := m.subs[vrid]; dup {
 		return nil, fmt.Errorf("VRID %d is already running on this interface", vrid)
 	}
-	c := &muxConn{m: m, vrid: vrid, ch: make(chan vrrp.Packet, 64), gone: make(chan struct{})}
+	// A VRID gets one advert per interval from each router; 16 covers
+	// bursts while the instance is busy performing actions.
+	c := &muxConn{m: m, vrid: vrid, ch: make(chan vrrp.Packet, 16), gone: make(chan struct{})}
 	m.subs[vrid] = c
 	if m.cancel == nil {
 		ctx, cancel := context.WithCancel(context.Background())

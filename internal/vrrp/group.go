@@ -140,7 +140,7 @@ func (g *GroupRunner) Run(ctx context.Context) error {
 	// Ending ctx on return also stops spaced announcements still in
 	// flight after a socket failure.
 	ctx, cancel := context.WithCancel(ctx)
-	pkts := make(chan memberPacket, 64)
+	var pkts chan memberPacket // made only when reader goroutines are needed
 	readCtx, stopRead := context.WithCancel(ctx)
 	type readFailure struct {
 		name string
@@ -156,6 +156,9 @@ func (g *GroupRunner) Run(ctx context.Context) error {
 		if s, ok := g.members[0].deps.Conn.(PacketStream); ok {
 			stream, direct, failed = s, s.Packets(), s.Failed()
 		}
+	}
+	if stream == nil {
+		pkts = make(chan memberPacket, 64)
 	}
 	for _, m := range g.members {
 		if stream != nil {
