@@ -201,6 +201,12 @@ func virtualServerKeywords() table {
 		"virtualhost":             str(func(d *decoder) *string { return &vs(d).Virtualhost }),
 		"alpha":                   setFlag(func(d *decoder) *bool { return &vs(d).Alpha }),
 		"omega":                   setFlag(func(d *decoder) *bool { return &vs(d).Omega }),
+		"weight": func(d *decoder, n *Node) {
+			if v, ok := d.intArg(n, 0, 0, 2147483647); ok {
+				w := int(v)
+				d.vs.Weight = &w
+			}
+		},
 		"quorum": func(d *decoder, n *Node) {
 			if v, ok := d.intArg(n, 0, 1, 4294967295); ok {
 				d.vs.Quorum = uint32(v)
@@ -326,7 +332,13 @@ func (d *decoder) virtualServer(n *Node) {
 		}
 		vs.Addr = a
 		if argCount(n) > 1 {
-			p, ok := d.intArg(n, 1, 1, 65535)
+			// keepalived 2.2.7 reports ports outside [1, 65535] but
+			// accepts a literal 0 (and then forces persistence: "zero
+			// port only valid for persistent services - setting").
+			p, ok := int64(0), arg(n, 1) == "0"
+			if !ok {
+				p, ok = d.intArg(n, 1, 1, 65535)
+			}
 			if !ok {
 				d.addNode(n, GeneralError, "Invalid virtual server IP address/port %s/%s - skipping", arg(n, 0), arg(n, 1))
 				return
@@ -352,7 +364,9 @@ func realServerKeywords() table {
 				d.addNode(n, GeneralError, "Real server weight %s is outside range 0-2147483647", arg(n, 0))
 			}
 		},
-		"lb_kind": func(d *decoder, n *Node) {
+		// Only lvs_method inside real_server: keepalived 2.2.7 reports
+		// lb_kind there as an unknown keyword.
+		"lvs_method": func(d *decoder, n *Node) {
 			if k, ok := lbKind(d, n, "real server"); ok {
 				d.rs.LBKind = k
 			}
@@ -385,7 +399,6 @@ func realServerKeywords() table {
 		"BFD_CHECK":          unsupported,
 		"snmp_name":          unsupported,
 	}
-	t["lvs_method"] = alias(t["lb_kind"])
 	checkerDefaultKeywords(t)
 	return t
 }
@@ -400,6 +413,9 @@ func (d *decoder) realServer(n *Node) {
 		return
 	}
 	rs := &RealServer{Pos: n.Pos(), Addr: a, Weight: 1}
+	if d.vs.Weight != nil {
+		rs.Weight = *d.vs.Weight
+	}
 	if argCount(n) > 1 {
 		p, ok := d.intArg(n, 1, 0, 65535)
 		if !ok {

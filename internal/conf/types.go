@@ -476,12 +476,15 @@ type VirtualServer struct {
 	Alpha                  bool          `json:"alpha,omitempty"`
 	Omega                  bool          `json:"omega,omitempty"`
 	Quorum                 uint32        `json:"quorum"`
-	Hysteresis             uint32        `json:"hysteresis,omitempty"`
-	QuorumUp               *Script       `json:"quorum_up,omitempty"`
-	QuorumDown             *Script       `json:"quorum_down,omitempty"`
-	SorryServer            *SorryServer  `json:"sorry_server,omitempty"`
-	InhibitOnFailure       bool          `json:"inhibit_on_failure,omitempty"`
-	SMTPAlert              *bool         `json:"smtp_alert,omitempty"`
+	// Weight is the virtual server's "weight": the weight of the
+	// real_servers that follow it and set none (default 1).
+	Weight           *int         `json:"weight,omitempty"`
+	Hysteresis       uint32       `json:"hysteresis,omitempty"`
+	QuorumUp         *Script      `json:"quorum_up,omitempty"`
+	QuorumDown       *Script      `json:"quorum_down,omitempty"`
+	SorryServer      *SorryServer `json:"sorry_server,omitempty"`
+	InhibitOnFailure bool         `json:"inhibit_on_failure,omitempty"`
+	SMTPAlert        *bool        `json:"smtp_alert,omitempty"`
 	CheckerDefaults
 	RealServers []*RealServer `json:"real_servers,omitempty"`
 	Unsupported []RawSetting  `json:"unsupported,omitempty"`
