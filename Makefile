@@ -7,7 +7,7 @@ VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.Version=$(VERSION)
 BIN     := bin/vigil
 
-.PHONY: all build test test-short bench fuzz demo install deps vet fmt clean
+.PHONY: all build test test-short bench faults fuzz demo install deps vet fmt clean
 
 all: build
 
@@ -35,13 +35,28 @@ test: deps build
 test-short:
 	$(GO) test -short ./...
 
+# Benchmarks against keepalived 2.2.7 (root: namespace labs, qemu): each one
+# BENCHCOUNT times, medians in bench/results.md, chart bench/failover.png,
+# raw go test output in bench/raw/. About 21 minutes on 2 cores.
+# BENCHFLAGS=-vm=false skips the VM; BENCHFLAGS='-only scale' reruns one step.
+BENCHCOUNT ?= 3
+BENCHFLAGS ?=
 bench: deps build
-	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./...
+	$(GO) run ./internal/bench/cmd/report -count $(BENCHCOUNT) $(BENCHFLAGS)
 
+# The fault suite alone (it also runs in make test: about 95 s, root).
+faults: deps build
+	$(GO) test -count=1 -v -timeout 15m ./internal/faults
+
+# Fuzz every target in turn for FUZZTIME each; the corpus stays in testdata.
 FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/conf
-	$(GO) test -run '^$$' -fuzz '^FuzzDecodeAdvert$$' -fuzztime $(FUZZTIME) ./internal/vrrp
+	@set -e; grep -rHo --include='*_test.go' '^func Fuzz[A-Za-z0-9_]*' internal cmd | sort -u | \
+	while IFS=: read -r file fn; do \
+		fn=$${fn#func }; pkg=./$$(dirname $$file); \
+		echo "== $$fn in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg </dev/null; \
+	done
 
 demo: deps build
 	./scripts/demo.sh

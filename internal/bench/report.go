@@ -51,9 +51,9 @@ type Target struct {
 func (t Target) String(unit string) string {
 	switch t.Kind {
 	case MaxRatio:
-		return "≤ " + fmtNum(t.Value) + "× keepalived"
+		return "≤ " + strconv.FormatFloat(t.Value, 'g', -1, 64) + "× keepalived"
 	case MaxValue:
-		return "≤ " + fmtNum(t.Value) + " " + unit
+		return "≤ " + strconv.FormatFloat(t.Value, 'g', -1, 64) + " " + unit
 	}
 	return "—"
 }

@@ -2,11 +2,16 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -109,9 +114,18 @@ func (l *scaleLab) heldVIPs(h *nettest.Host) (int, error) {
 		return 0, err
 	}
 	defer nh.Close()
-	addrs, err := nh.AddrList(nil, netlink.FAMILY_V4)
-	if err != nil {
-		return 0, fmt.Errorf("%s: list addresses: %w", h.Name, err)
+	// A dump that runs while the daemon adds or removes addresses comes
+	// back interrupted (NLM_F_DUMP_INTR, netlink.ErrDumpInterrupted):
+	// ask again.
+	var addrs []netlink.Addr
+	for try := 1; ; try++ {
+		addrs, err = nh.AddrList(nil, netlink.FAMILY_V4)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, netlink.ErrDumpInterrupted) || try == 20 {
+			return 0, fmt.Errorf("%s: list addresses (try %d): %w", h.Name, try, err)
+		}
 	}
 	n := 0
 	for _, a := range addrs {
@@ -233,6 +247,69 @@ func scaleRun(b *testing.B, l *scaleLab, daemon string) {
 			daemon, side, after[i].PIDs, cpu, mb(after[i].RSS), mb(after[i].PSS))
 	}
 	b.ReportMetric(conv.Seconds(), "converge-s")
+	if daemon == "vigil" {
+		// Where vigil's memory goes, from its Go collector: heap in use,
+		// goroutine stacks and goroutines, master side then backup side.
+		for _, side := range []struct {
+			name string
+			h    *nettest.Host
+		}{{"master", l.master}, {"backup", l.backup}} {
+			m, err := scrape(b.Context(), side.h)
+			if err != nil {
+				b.Errorf("vigil %s side: %v", side.name, err)
+				continue
+			}
+			b.ReportMetric(m["go_memstats_heap_inuse_bytes"]/(1<<20), side.name+"-heap-MB")
+			b.ReportMetric(m["go_memstats_stack_inuse_bytes"]/(1<<20), side.name+"-stack-MB")
+			b.ReportMetric(m["go_goroutines"], side.name+"-goroutines")
+		}
+	}
+}
+
+// scaleMetricsAddr is vigil's --metrics address, on the loopback of its
+// own namespace.
+const scaleMetricsAddr = "127.0.0.1:9650"
+
+// scrape reads vigil's metrics in h's namespace: the gauges without
+// labels, by name.
+func scrape(ctx context.Context, h *nettest.Host) (map[string]float64, error) {
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var c net.Conn
+			err := h.Do(func() error {
+				var d net.Dialer
+				var err error
+				c, err = d.DialContext(ctx, network, addr)
+				return err
+			})
+			return c, err
+		},
+	}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+scaleMetricsAddr+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("scrape vigil metrics in %s: %w", h.Name, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]float64{}
+	for _, l := range strings.Split(string(body), "\n") {
+		name, val, ok := strings.Cut(l, " ")
+		if !ok || strings.HasPrefix(l, "#") || strings.Contains(name, "{") {
+			continue
+		}
+		if v, err := strconv.ParseFloat(val, 64); err == nil {
+			m[name] = v
+		}
+	}
+	return m, nil
 }
 
 // wait lets d pass: the measurement window, not a wait for an effect.
@@ -273,7 +350,8 @@ func startDaemon(b *testing.B, daemon string, h *nettest.Host, config string) (i
 		"-r", filepath.Join(dir, "vrrp.pid"),
 		"-c", filepath.Join(dir, "check.pid"))
 	if daemon == "vigil" {
-		cmd.Args = append(cmd.Args, "--socket", filepath.Join(dir, "vigil.sock"))
+		// The metrics endpoint is scraped once, after the CPU window.
+		cmd.Args = append(cmd.Args, "--socket", filepath.Join(dir, "vigil.sock"), "--metrics", scaleMetricsAddr)
 	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
