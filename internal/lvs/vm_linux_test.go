@@ -41,6 +41,7 @@ func TestVM(t *testing.T) {
 	if _, err := exec.LookPath("keepalived"); err == nil {
 		g.Programs = append(g.Programs, "keepalived")
 	}
+	vmBenchOptions(&g) // -vm.bench, -vm.mem, -vm.smp (checkbench_vm_linux_test.go)
 	tm := vmtest.RunGoTest(t, g)
 	t.Logf("VM timings: kernel %v, base %v, build %v, boot %v, VM total %v", tm.Kernel, tm.Base, tm.Build, tm.Boot, tm.VM)
 }
