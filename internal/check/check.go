@@ -62,7 +62,9 @@ var errSockOpt = errors.New("socket option not supported on this platform")
 // dialer builds a net.Dialer that applies bindto, bind_port, bind_if and
 // fwmark. The connect timeout comes from ctx, so the dialer sets none.
 func (c Conn) dialer(network string) *net.Dialer {
-	d := &net.Dialer{}
+	// No TCP keep-alive: probes are short-lived, keepalived sets none, and
+	// Go's default costs four setsockopt calls per connection.
+	d := &net.Dialer{KeepAlive: -1}
 	if c.BindTo.IsValid() || c.BindPort != 0 {
 		ip := c.BindTo
 		zone := c.BindIf
