@@ -45,6 +45,12 @@ type Scripts struct {
 	SMTPAlert bool
 }
 
+// idle reports whether the settings ask for nothing to be run or mailed.
+func (s *Scripts) idle() bool {
+	return s.Master == nil && s.Backup == nil && s.Fault == nil && s.Stop == nil && s.Deleted == nil &&
+		s.Notify == nil && s.MasterRxLowerPri == nil && !s.SMTPAlert
+}
+
 func (s *Scripts) forState(st State) *Command {
 	switch st {
 	case StateMaster:
@@ -117,15 +123,19 @@ type queue struct {
 // for VRRP state changes. Enqueue never blocks; each instance and group
 // has its own bounded queue whose events are handled in order.
 type Notifier struct {
-	cfg     Config
-	log     *slog.Logger
-	def     Credential
-	queues  map[queueKey]*queue
-	fifoCh  chan string
-	mailer  *Mailer
-	dropped atomic.Uint64
-	started atomic.Bool
-	stopped atomic.Bool
+	cfg    Config
+	log    *slog.Logger
+	def    Credential
+	queues map[queueKey]*queue
+	// notifyDeleted holds every configured instance and group, with
+	// whether it has notify_deleted (queues holds only those with
+	// something to run).
+	notifyDeleted map[queueKey]bool
+	fifoCh        chan string
+	mailer        *Mailer
+	dropped       atomic.Uint64
+	started       atomic.Bool
+	stopped       atomic.Bool
 }
 
 // New checks every script as keepalived does at startup (CheckScript):
@@ -143,7 +153,7 @@ func New(cfg Config, log *slog.Logger) (*Notifier, error) {
 		cfg.StopTimeout = DefaultStopTimeout
 	}
 	cfg.FIFOs = append([]FIFO(nil), cfg.FIFOs...) // New rewrites the scripts
-	n := &Notifier{cfg: cfg, log: log, queues: map[queueKey]*queue{}, def: Self()}
+	n := &Notifier{cfg: cfg, log: log, queues: map[queueKey]*queue{}, notifyDeleted: map[queueKey]bool{}, def: Self()}
 	if cfg.DefaultUser != nil {
 		n.def = *cfg.DefaultUser
 	}
@@ -179,6 +189,13 @@ func New(cfg Config, log *slog.Logger) (*Notifier, error) {
 			*p = check(where, *p)
 		}
 		k := queueKey{group, name}
+		n.notifyDeleted[k] = s.NotifyDeleted
+		if s.idle() {
+			// Nothing to run or mail: no queue and no worker (at a
+			// thousand instances, a goroutine each adds up). FIFO
+			// lines are written all the same.
+			return
+		}
 		n.queues[k] = &queue{key: k, scripts: s, ch: make(chan Event, cfg.QueueLen)}
 	}
 	for name, s := range cfg.Instances {
@@ -214,7 +231,7 @@ func (n *Notifier) Enqueue(ev Event) bool {
 		return false
 	}
 	q := n.queues[queueKey{ev.Group, ev.Name}]
-	if q != nil && ev.State == StateDeleted && !q.scripts.NotifyDeleted {
+	if nd, known := n.notifyDeleted[queueKey{ev.Group, ev.Name}]; known && ev.State == StateDeleted && !nd {
 		// keepalived's backward-compatible default: a deleted instance
 		// is notified as FAULT unless notify_deleted is set.
 		ev.State = StateFault
