@@ -435,9 +435,15 @@ virtual_server 10.99.0.7 80 {
 }
 
 // waitKernel polls the kernel table until it reads as want (Table.String
-// form) or 15 s pass.
-func waitKernel(t *testing.T, k *ipvs.Kernel, who, want string) {
+// form) or 15 s pass. It reads through a handle of its own: a moby/ipvs
+// handle serves one request at a time, and k may be the manager's.
+func waitKernel(t *testing.T, _ *ipvs.Kernel, who, want string) {
 	t.Helper()
+	k, err := ipvs.Open("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
 	deadline := time.Now().Add(15 * time.Second)
 	var got string
 	for time.Now().Before(deadline) {
