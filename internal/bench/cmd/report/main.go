@@ -69,7 +69,7 @@ func steps(o options) []step {
 		{name: "scale", args: []string{"-run", "^$", "-bench", "^BenchmarkVRRPScale$", "-benchtime", "1x", "-count", c, "-timeout", "60m", "./internal/bench"}},
 	}
 	if o.vm {
-		s = append(s, step{name: "ipvs-vm", once: true, args: []string{"-run", "^TestVM$", "-v", "-count", "1", "-timeout", "40m", "./internal/ipvs", "-args", "-vm.bench=^(BenchmarkKernelSync|BenchmarkDiff10k)$"}})
+		s = append(s, step{name: "ipvs-vm", once: true, args: []string{"-run", "^TestVM$", "-v", "-count", "1", "-timeout", "40m", "./internal/ipvs", "-args", "-vm.bench=^(BenchmarkKernelSync|BenchmarkKernelSyncVsKeepalived|BenchmarkDiff10k)$"}})
 	}
 	return s
 }
@@ -372,6 +372,9 @@ func buildRows(res map[string][]bench.Result, o options) []bench.Row {
 				Vigil:  sync,
 				Target: bench.Target{Kind: bench.MaxValue, Value: 2},
 				Note:   note},
+			bench.Row{Metric: "IPVS sync of 10,000 × 10 from empty, vigil vs keepalived -C from launch (same VM, TCG)", Unit: "s",
+				Vigil:      bench.MeasureOf(bench.Values(vm, "BenchmarkKernelSyncVsKeepalived/10000x10/vigil", "s/sync")),
+				Keepalived: bench.MeasureOf(bench.Values(vm, "BenchmarkKernelSyncVsKeepalived/10000x10/keepalived", "s/sync"))},
 			bench.Row{Metric: "IPVS sync, table unchanged (read and compare, VM)", Unit: "s",
 				Vigil: bench.MeasureOf(scale(bench.Values(vm, "BenchmarkKernelSync/10000x10/unchanged", "ns/op"), 1e-9))},
 			bench.Row{Metric: "IPVS diff from empty inside the VM (emulation slowdown vs host)", Unit: "ms",
