@@ -102,9 +102,13 @@ func globalKeywords() table {
 				g(d).ScriptGroup = arg(n, 1)
 			}
 		},
-		"lvs_flush":         setFlag(func(d *decoder) *bool { return &g(d).LVSFlush }),
-		"lvs_flush_onstop":  alias(lvsFlushOnStop),
-		"lvs_flush_on_stop": alias(lvsFlushOnStop),
+		"notify_fifo":             fifoFile(func(d *decoder) **FIFO { return &g(d).NotifyFIFO }),
+		"notify_fifo_script":      fifoScript(func(d *decoder) **FIFO { return &g(d).NotifyFIFO }),
+		"vrrp_notify_fifo":        fifoFile(func(d *decoder) **FIFO { return &g(d).VRRPNotifyFIFO }),
+		"vrrp_notify_fifo_script": fifoScript(func(d *decoder) **FIFO { return &g(d).VRRPNotifyFIFO }),
+		"lvs_flush":               setFlag(func(d *decoder) *bool { return &g(d).LVSFlush }),
+		"lvs_flush_onstop":        alias(lvsFlushOnStop),
+		"lvs_flush_on_stop":       alias(lvsFlushOnStop),
 	}
 	for _, k := range []string{
 		"bfd_cpu_affinity", "bfd_no_swap", "bfd_priority", "bfd_process_name", "bfd_rlimit_rttime", "bfd_rt_priority",
@@ -118,14 +122,14 @@ func globalKeywords() table {
 		"lvs_timeouts", "max_auto_priority", "min_auto_priority_delay", "namespace_with_ipsets", "net_namespace",
 		"net_namespace_ipvs", "nftables", "nftables_counters", "nftables_ifindex", "nftables_ipvs",
 		"nftables_ipvs_priority", "nftables_ipvs_start_fwmark", "nftables_priority", "no_checker_emails",
-		"notify_fifo", "notify_fifo_script", "process_monitor_rcv_bufs", "process_monitor_rcv_bufs_force",
+		"process_monitor_rcv_bufs", "process_monitor_rcv_bufs_force",
 		"process_name", "process_names", "random_seed", "reload_check_config", "reload_file", "reload_repeat",
 		"reload_time_file", "rs_init_notifies", "shutdown_script", "shutdown_script_timeout", "snmp_socket",
 		"startup_script", "startup_script_timeout", "tmp_config_directory", "umask", "use_pid_dir",
 		"vmac_addr_prefix", "vmac_prefix", "vrrp_cpu_affinity", "vrrp_down_timer_adverts", "vrrp_garp_extra_if",
 		"vrrp_ipsets", "vrrp_iptables", "vrrp_netlink_cmd_rcv_bufs", "vrrp_netlink_cmd_rcv_bufs_force",
 		"vrrp_netlink_monitor_rcv_bufs", "vrrp_netlink_monitor_rcv_bufs_force", "vrrp_no_swap",
-		"vrrp_notify_fifo", "vrrp_notify_fifo_script", "vrrp_notify_priority_changes", "vrrp_priority",
+		"vrrp_notify_priority_changes", "vrrp_priority",
 		"vrrp_process_name", "vrrp_rlimit_rttime", "vrrp_rt_priority", "vrrp_rx_bufs_multiplier",
 		"vrrp_rx_bufs_policy",
 	} {
@@ -233,5 +237,36 @@ func garpInterval(get func(d *decoder) *time.Duration) handler {
 		} else if argCount(n) > 0 {
 			d.addNode(n, GeneralError, "%s '%s' invalid - ignoring", n.Key.Text, arg(n, 0))
 		}
+	}
+}
+
+// fifoFile reads "notify_fifo FILE [username [groupname]]".
+func fifoFile(get func(*decoder) **FIFO) handler {
+	return func(d *decoder, n *Node) {
+		if !d.need(n, 0) {
+			return
+		}
+		f := *get(d)
+		if f == nil {
+			f = &FIFO{}
+			*get(d) = f
+		}
+		f.Path, f.User, f.Group, f.Pos = arg(n, 0), arg(n, 1), arg(n, 2), n.Pos()
+	}
+}
+
+// fifoScript reads "notify_fifo_script STRING [username [groupname]]".
+func fifoScript(get func(*decoder) **FIFO) handler {
+	return func(d *decoder, n *Node) {
+		s := d.script(n)
+		if s == nil {
+			return
+		}
+		f := *get(d)
+		if f == nil {
+			f = &FIFO{Pos: n.Pos()}
+			*get(d) = f
+		}
+		f.Script = s
 	}
 }

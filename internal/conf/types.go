@@ -98,10 +98,26 @@ type GlobalDefs struct {
 	ScriptUser           string `json:"script_user,omitempty"`
 	ScriptGroup          string `json:"script_group,omitempty"`
 
+	// NotifyFIFO is notify_fifo (every state change, VRRP and checker)
+	// and VRRPNotifyFIFO vrrp_notify_fifo (VRRP only), with their
+	// *_fifo_script.
+	NotifyFIFO     *FIFO `json:"notify_fifo,omitempty"`
+	VRRPNotifyFIFO *FIFO `json:"vrrp_notify_fifo,omitempty"`
+
 	LVSFlush       bool   `json:"lvs_flush,omitempty"`
 	LVSFlushOnStop string `json:"lvs_flush_on_stop,omitempty"` // "", "all" or "VS"
 
 	Unsupported []RawSetting `json:"unsupported,omitempty"`
+}
+
+// FIFO is "notify_fifo FILE [username [groupname]]" with its
+// "notify_fifo_script STRING [username [groupname]]".
+type FIFO struct {
+	Path   string  `json:"path,omitempty"`
+	User   string  `json:"user,omitempty"`
+	Group  string  `json:"group,omitempty"`
+	Script *Script `json:"script,omitempty"`
+	Pos    Pos     `json:"-"`
 }
 
 // VRRPScript is a vrrp_script block.

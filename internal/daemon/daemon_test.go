@@ -401,3 +401,56 @@ func TestNotifyMasterRxLowerPri(t *testing.T) {
 		t.Errorf("script recorded %q, want %q", got, "rx-lower \n")
 	}
 }
+
+// vrrp_notify_fifo gets keepalived's line for each transition, and its
+// fifo script is started with the FIFO's path.
+func TestNotifyFIFO(t *testing.T) {
+	dir := t.TempDir()
+	fifo := dir + "/vrrp.fifo"
+	vi := instanceConf("VI_1", 1, 100)
+	vi.Version = 3
+	vi.AdvertInt = 100 * time.Millisecond
+	cfg := testConfig(vi)
+	cfg.Global.VRRPNotifyFIFO = &conf.FIFO{Path: fifo}
+	edges := &fakeEdges{links: make(chan vrrp.LinkEvent)}
+	d, err := New(cfg, edges, Options{}, slog.New(slog.NewTextHandler(t.Output(), nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx, nil) }()
+	// The notifier holds the FIFO open read-write, so opening it for
+	// reading does not block once it exists.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if st, err := os.Stat(fifo); err == nil && st.Mode()&os.ModeNamedPipe != 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the notify FIFO was never created")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	f, err := os.OpenFile(fifo, os.O_RDONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 0, 256)
+	for !strings.Contains(string(buf), "MASTER") {
+		_ = f.SetReadDeadline(time.Now().Add(10 * time.Second))
+		b := make([]byte, 128)
+		n, err := f.Read(b)
+		if err != nil {
+			t.Fatalf("reading the FIFO: %v (so far %q)", err, buf)
+		}
+		buf = append(buf, b[:n]...)
+	}
+	cancel()
+	<-done
+	want := "INSTANCE \"VI_1\" BACKUP 100\nINSTANCE \"VI_1\" MASTER 100\n"
+	if !strings.HasPrefix(string(buf), want) {
+		t.Errorf("FIFO lines %q, want %q first", buf, want)
+	}
+}

@@ -74,6 +74,22 @@ func planNotify(c *conf.Config) (notify.Config, []string) {
 	if g.SMTPServer.IsValid() {
 		nc.Mail.Server = net.JoinHostPort(g.SMTPServer.Addr().String(), strconv.Itoa(int(g.SMTPServer.Port())))
 	}
+	// notify_fifo and vrrp_notify_fifo both get every VRRP line.
+	for _, f := range []*conf.FIFO{g.NotifyFIFO, g.VRRPNotifyFIFO} {
+		if f == nil || f.Path == "" {
+			continue
+		}
+		nf := notify.FIFO{Path: f.Path, Script: cmd("notify fifo "+f.Path, f.Script)}
+		if f.User != "" {
+			cred, err := notify.LookupCredential(f.User, f.Group)
+			if err != nil {
+				warns = append(warns, fmt.Sprintf("%s: notify fifo %s: %v - using the daemon's user", f.Pos, f.Path, err))
+			} else {
+				nf.Owner = &cred
+			}
+		}
+		nc.FIFOs = append(nc.FIFOs, nf)
+	}
 	for _, vi := range c.Instances {
 		nc.Instances[vi.Name] = scripts(vi.Name, vi.Notify, vi.SMTPAlert)
 	}
