@@ -413,7 +413,7 @@ func (d *Daemon) startTracking(ctx context.Context) (stop func()) {
 	for _, w := range agg.warns {
 		d.log.Warn(w)
 	}
-	tcfg, warns := planTrack(d.cfg, d.notifyConfig(d.cfg), agg.used())
+	tcfg, warns := planTrack(d.cfg, d.notifyCfg, agg.used())
 	for _, w := range warns {
 		d.log.Warn(w)
 	}
@@ -493,13 +493,6 @@ func (d *Daemon) Trackers(instance string) ([]status.Tracker, bool) {
 	defer d.mu.Unlock()
 	trs, ok := d.trackers[instance]
 	return append([]status.Tracker(nil), trs...), ok
-}
-
-// notifyConfig is the notify configuration of cfg; warnings are logged
-// by startNotifier.
-func (d *Daemon) notifyConfig(cfg *conf.Config) notify.Config {
-	nc, _ := planNotify(cfg)
-	return nc
 }
 
 // startNotifier builds and runs the notifier for cfg and makes it the
