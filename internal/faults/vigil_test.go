@@ -8,12 +8,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -29,18 +26,9 @@ const metricsAddr = "127.0.0.1:9650"
 // vigilProc is the vigil binary running in a lab host in the foreground,
 // its log kept in memory, its metrics reachable through the namespace.
 type vigilProc struct {
-	Host *nettest.Host
-	Dir  string
+	*nettest.Proc
 	Conf string // path of its keepalived.conf
-
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has been reaped
 	http *http.Client
-
-	mu      sync.Mutex
-	lines   []string
-	changed chan struct{}
-	readEOF bool
 }
 
 // startVigil writes config and runs
@@ -55,12 +43,11 @@ func startVigil(t testing.TB, h *nettest.Host, config string, debug bool) *vigil
 	t.Helper()
 	requireVigil(t)
 	dir := t.TempDir()
-	v := &vigilProc{Host: h, Dir: dir, Conf: filepath.Join(dir, "keepalived.conf"),
-		done: make(chan struct{}), changed: make(chan struct{})}
-	if err := os.WriteFile(v.Conf, []byte(config), 0o644); err != nil {
+	conf := filepath.Join(dir, "keepalived.conf")
+	if err := os.WriteFile(conf, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	v.http = &http.Client{
+	client := &http.Client{
 		Timeout: 5 * time.Second,
 		Transport: &http.Transport{
 			DisableKeepAlives: true,
@@ -77,57 +64,17 @@ func startVigil(t testing.TB, h *nettest.Host, config string, debug bool) *vigil
 			},
 		},
 	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	args := []string{"netns", "exec", h.Name, vigilBin, "-n", "-l", "-P",
-		"-f", v.Conf,
+	argv := []string{vigilBin, "-n", "-l", "-P",
+		"-f", conf,
 		"-p", filepath.Join(dir, "vigil.pid"),
 		"-r", filepath.Join(dir, "vrrp.pid"),
 		"-c", filepath.Join(dir, "check.pid"),
 		"--socket", filepath.Join(dir, "vigil.sock"),
 		"--metrics", metricsAddr}
 	if debug {
-		args = append(args, "-D")
+		argv = append(argv, "-D")
 	}
-	v.cmd = exec.Command("ip", args...)
-	v.cmd.Stdout, v.cmd.Stderr = w, w
-	if err := v.cmd.Start(); err != nil {
-		r.Close()
-		w.Close()
-		t.Fatalf("start vigil in %s: %v", h.Name, err)
-	}
-	w.Close()
-	readDone := make(chan struct{})
-	go func() {
-		defer close(readDone)
-		defer r.Close()
-		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 64*1024), 1024*1024)
-		for sc.Scan() {
-			v.add(sc.Text())
-		}
-		v.mu.Lock()
-		v.readEOF = true
-		close(v.changed)
-		v.changed = make(chan struct{})
-		v.mu.Unlock()
-	}()
-	go func() {
-		_ = v.cmd.Wait()
-		close(v.done)
-	}()
-	t.Cleanup(func() {
-		if err := v.Stop(15 * time.Second); err != nil {
-			t.Errorf("stop vigil in %s: %v", h.Name, err)
-			_ = v.Kill()
-		}
-		<-readDone
-		if t.Failed() {
-			t.Logf("vigil in %s log:\n%s", h.Name, v.tail(80))
-		}
-	})
+	v := &vigilProc{Proc: nettest.StartProc(t, h, "vigil", dir, argv...), Conf: conf, http: client}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		_, err := v.Metrics()
@@ -135,107 +82,14 @@ func startVigil(t testing.TB, h *nettest.Host, config string, debug bool) *vigil
 			break
 		}
 		if v.Exited() || time.Now().After(deadline) {
-			t.Fatalf("vigil in %s: metrics endpoint not up: %v\n%s", h.Name, err, v.tail(40))
+			t.Fatalf("vigil in %s: metrics endpoint not up: %v\n%s", h.Name, err, v.Tail(40))
 		}
 		select {
 		case <-time.After(50 * time.Millisecond):
-		case <-v.done:
+		case <-v.Done():
 		}
 	}
 	return v
-}
-
-func (v *vigilProc) add(line string) {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	v.lines = append(v.lines, line)
-	close(v.changed)
-	v.changed = make(chan struct{})
-}
-
-func (v *vigilProc) tail(n int) string {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return strings.Join(v.lines[max(0, len(v.lines)-n):], "\n")
-}
-
-// Mark returns a position in the log for WaitLogAfter.
-func (v *vigilProc) Mark() int {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	return len(v.lines)
-}
-
-// WaitLogAfter waits for a line after mark matching re.
-func (v *vigilProc) WaitLogAfter(mark int, re *regexp.Regexp, timeout time.Duration) (string, error) {
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	for {
-		v.mu.Lock()
-		for i := mark; i < len(v.lines); i++ {
-			if re.MatchString(v.lines[i]) {
-				l := v.lines[i]
-				v.mu.Unlock()
-				return l, nil
-			}
-		}
-		mark = len(v.lines)
-		eof, changed := v.readEOF, v.changed
-		v.mu.Unlock()
-		if eof {
-			return "", fmt.Errorf("vigil in %s exited without logging /%s/", v.Host.Name, re)
-		}
-		select {
-		case <-changed:
-		case <-timer.C:
-			return "", fmt.Errorf("vigil in %s: no log line matching /%s/ within %v", v.Host.Name, re, timeout)
-		}
-	}
-}
-
-// CountLog counts the log lines matching re.
-func (v *vigilProc) CountLog(re *regexp.Regexp) int {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	n := 0
-	for _, l := range v.lines {
-		if re.MatchString(l) {
-			n++
-		}
-	}
-	return n
-}
-
-// Pid is the vigil process id (ip netns exec execs it).
-func (v *vigilProc) Pid() int { return v.cmd.Process.Pid }
-
-// Stop sends SIGTERM and waits up to timeout for the exit.
-func (v *vigilProc) Stop(timeout time.Duration) error {
-	if v.Exited() {
-		return nil
-	}
-	if err := v.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		return fmt.Errorf("SIGTERM: %w", err)
-	}
-	select {
-	case <-v.done:
-		return nil
-	case <-time.After(timeout):
-		return fmt.Errorf("still running %v after SIGTERM", timeout)
-	}
-}
-
-// Kill makes vigil vanish with SIGKILL: no priority-0 advert, its VIPs
-// left on the interface, as a crashed node.
-func (v *vigilProc) Kill() error {
-	if v.Exited() {
-		return nil
-	}
-	if err := v.cmd.Process.Kill(); err != nil {
-		return fmt.Errorf("SIGKILL vigil in %s: %w", v.Host.Name, err)
-	}
-	<-v.done
-	return nil
 }
 
 // Reload writes config over the running one and sends SIGHUP.
@@ -243,27 +97,17 @@ func (v *vigilProc) Reload(config string) error {
 	if err := os.WriteFile(v.Conf, []byte(config), 0o644); err != nil {
 		return err
 	}
-	if err := v.cmd.Process.Signal(syscall.SIGHUP); err != nil {
-		return fmt.Errorf("SIGHUP vigil in %s: %w", v.Host.Name, err)
+	if err := v.Signal(syscall.SIGHUP); err != nil {
+		return err
 	}
 	return nil
-}
-
-// Exited reports whether the process has ended.
-func (v *vigilProc) Exited() bool {
-	select {
-	case <-v.done:
-		return true
-	default:
-		return false
-	}
 }
 
 // requireAlive fails the test when vigil has exited (crashed).
 func (v *vigilProc) requireAlive(t *testing.T) {
 	t.Helper()
 	if v.Exited() {
-		t.Fatalf("vigil in %s exited: %v\n%s", v.Host.Name, v.cmd.ProcessState, v.tail(40))
+		t.Fatalf("vigil in %s exited: %v\n%s", v.Host.Name, v.State(), v.Tail(40))
 	}
 }
 

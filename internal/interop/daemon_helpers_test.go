@@ -182,68 +182,7 @@ func (r recorder) Wait(t testing.TB, n int, timeout time.Duration) []string {
 // flags such as --metrics ADDR. The socket's path is v.Dir/vigil.sock.
 func startVigilWith(t testing.TB, h *nettest.Host, config string, extra ...string) *vigilProc {
 	t.Helper()
-	requireVigil(t)
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "keepalived.conf")
-	if err := os.WriteFile(conf, []byte(config), 0o644); err != nil {
-		t.Fatalf("startVigilWith: %v", err)
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatalf("startVigilWith: %v", err)
-	}
-	v := &vigilProc{Host: h, Dir: dir, done: make(chan struct{}), changed: make(chan struct{})}
-	args := []string{"netns", "exec", h.Name, vigilBin,
-		"-n", "-l", "-D",
-		"-f", conf,
-		"-i", h.Name,
-		"-p", filepath.Join(dir, "vigil.pid"),
-		"-r", filepath.Join(dir, "vrrp.pid"),
-		"-c", filepath.Join(dir, "check.pid"),
-		"--socket", filepath.Join(dir, "vigil.sock")}
-	v.cmd = exec.Command("ip", append(args, extra...)...)
-	v.cmd.Stdout, v.cmd.Stderr = w, w
-	if err := v.cmd.Start(); err != nil {
-		r.Close()
-		w.Close()
-		t.Fatalf("startVigilWith in %s: %v", h.Name, err)
-	}
-	w.Close()
-	readDone := make(chan struct{})
-	go func() {
-		defer close(readDone)
-		defer r.Close()
-		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 64*1024), 1024*1024)
-		for sc.Scan() {
-			v.add(sc.Text())
-		}
-		v.mu.Lock()
-		v.readEOF = true
-		close(v.changed)
-		v.changed = make(chan struct{})
-		v.mu.Unlock()
-	}()
-	go func() {
-		_ = v.cmd.Wait()
-		close(v.done)
-	}()
-	t.Cleanup(func() {
-		if err := v.Stop(10 * time.Second); err != nil {
-			t.Errorf("stop vigil in %s: %v", h.Name, err)
-			_ = v.Kill()
-		}
-		select {
-		case <-readDone:
-		case <-time.After(10 * time.Second):
-			// A notify script left running would hold the pipe.
-			t.Errorf("vigil in %s: log pipe still open 10 s after exit (a child is left?)", h.Name)
-		}
-		if t.Failed() {
-			t.Logf("vigil in %s log:\n%s", h.Name, v.Log())
-		}
-	})
-	return v
+	return startVigilArgs(t, h, config, extra...)
 }
 
 // socket is the control socket startVigilWith gave vigil.
@@ -265,7 +204,7 @@ func (v *vigilProc) reload(t testing.TB, config string) string {
 		}
 	}
 	mark := v.Mark()
-	if err := v.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := v.Signal(syscall.SIGHUP); err != nil {
 		t.Fatalf("SIGHUP vigil: %v", err)
 	}
 	return mustLog(t, v, mark, reReloadDone, 10*time.Second)
