@@ -2,45 +2,33 @@ package bench
 
 import (
 	"flag"
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
+
+	"github.com/vigil-ha/vigil/internal/nettest"
 )
 
-// vigilBin is the vigil binary TestMain builds (or $VIGIL_BIN); empty with
-// buildErr set when the build failed, empty alone in -short mode.
+// vigil is the binary under test, built once by TestMain (or $VIGIL_BIN);
+// vigilBin is its path, empty when it was not built.
 var (
+	vigil    *nettest.VigilBuild
 	vigilBin string
-	buildErr error
 )
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	var dir string
-	if bin := os.Getenv("VIGIL_BIN"); bin != "" {
-		vigilBin = bin
-	} else if !testing.Short() && benchSelected() {
-		var err error
-		dir, err = os.MkdirTemp("", "vigil-bench-")
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "bench: %v\n", err)
-			os.Exit(1)
-		}
-		vigilBin = filepath.Join(dir, "vigil")
-		cmd := exec.Command("go", "build", "-o", vigilBin, "./cmd/vigil")
-		cmd.Dir = filepath.Join("..", "..") // the module root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/vigil: %w\n%s", err, out)
-			vigilBin = ""
-		}
-	}
+	vigil = nettest.BuildVigil(!testing.Short() && benchSelected())
+	vigilBin = vigil.Path
 	code := m.Run()
-	if dir != "" {
-		os.RemoveAll(dir)
-	}
+	vigil.Remove()
 	os.Exit(code)
+}
+
+// requireVigil fails the test when TestMain could not build vigil, and
+// skips it when no binary was built.
+func requireVigil(t testing.TB) {
+	t.Helper()
+	vigil.Require(t)
 }
 
 // benchSelected reports whether -test.bench asks for benchmarks: the
@@ -49,14 +37,4 @@ func TestMain(m *testing.M) {
 func benchSelected() bool {
 	f := flag.Lookup("test.bench")
 	return f != nil && f.Value.String() != ""
-}
-
-func requireVigil(tb testing.TB) {
-	tb.Helper()
-	if buildErr != nil {
-		tb.Fatal(buildErr)
-	}
-	if vigilBin == "" {
-		tb.Skip("skipping: vigil binary not built (-short, or no -bench)")
-	}
 }

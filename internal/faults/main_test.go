@@ -2,52 +2,31 @@ package faults
 
 import (
 	"flag"
-	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
+
+	"github.com/vigil-ha/vigil/internal/nettest"
 )
 
-// vigilBin is the binary under test: built by TestMain, or $VIGIL_BIN.
+// vigil is the binary under test, built once by TestMain (or $VIGIL_BIN);
+// vigilBin is its path, empty when it was not built.
 var (
+	vigil    *nettest.VigilBuild
 	vigilBin string
-	buildErr error
 )
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	var dir string
-	if bin := os.Getenv("VIGIL_BIN"); bin != "" {
-		vigilBin = bin
-	} else if !testing.Short() {
-		var err error
-		dir, err = os.MkdirTemp("", "vigil-faults-")
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "faults: %v\n", err)
-			os.Exit(1)
-		}
-		vigilBin = filepath.Join(dir, "vigil")
-		cmd := exec.Command("go", "build", "-o", vigilBin, "./cmd/vigil")
-		cmd.Dir = filepath.Join("..", "..") // the module root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/vigil: %w\n%s", err, out)
-			vigilBin = ""
-		}
-	}
+	vigil = nettest.BuildVigil(!testing.Short())
+	vigilBin = vigil.Path
 	code := m.Run()
-	if dir != "" {
-		os.RemoveAll(dir)
-	}
+	vigil.Remove()
 	os.Exit(code)
 }
 
+// requireVigil fails the test when TestMain could not build vigil, and
+// skips it when no binary was built.
 func requireVigil(t testing.TB) {
 	t.Helper()
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	if vigilBin == "" {
-		t.Skip("skipping: vigil binary not built (-short)")
-	}
+	vigil.Require(t)
 }

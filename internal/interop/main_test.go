@@ -2,9 +2,7 @@ package interop
 
 import (
 	"flag"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"testing"
@@ -13,52 +11,27 @@ import (
 	"github.com/vigil-ha/vigil/internal/nettest"
 )
 
-// vigilBin is the vigil binary TestMain builds once for every test, or
-// $VIGIL_BIN when set; empty with buildErr set when the build failed,
-// empty alone in -short mode.
+// vigil is the binary under test, built once by TestMain (or $VIGIL_BIN);
+// vigilBin is its path, empty when it was not built.
 var (
+	vigil    *nettest.VigilBuild
 	vigilBin string
-	buildErr error
 )
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	var dir string
-	if bin := os.Getenv("VIGIL_BIN"); bin != "" {
-		// A binary built elsewhere (make build's bin/vigil, a VM image).
-		vigilBin = bin
-	} else if !testing.Short() {
-		var err error
-		dir, err = os.MkdirTemp("", "vigil-interop-")
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "interop: %v\n", err)
-			os.Exit(1)
-		}
-		vigilBin = filepath.Join(dir, "vigil")
-		// The module root is two levels up from this package.
-		cmd := exec.Command("go", "build", "-o", vigilBin, "./cmd/vigil")
-		cmd.Dir = filepath.Join("..", "..")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/vigil: %w\n%s", err, out)
-			vigilBin = ""
-		}
-	}
+	vigil = nettest.BuildVigil(!testing.Short())
+	vigilBin = vigil.Path
 	code := m.Run()
-	if dir != "" {
-		os.RemoveAll(dir)
-	}
+	vigil.Remove()
 	os.Exit(code)
 }
 
-// requireVigil fails the test when TestMain could not build vigil.
+// requireVigil fails the test when TestMain could not build vigil, and
+// skips it when no binary was built.
 func requireVigil(t testing.TB) {
 	t.Helper()
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	if vigilBin == "" {
-		t.Skip("skipping: vigil binary not built (-short)")
-	}
+	vigil.Require(t)
 }
 
 // node is one VRRP daemon of a test, vigil or keepalived. Both
