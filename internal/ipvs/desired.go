@@ -380,8 +380,9 @@ func (s Service) validate() error {
 			rs("needs an address")
 			continue
 		}
-		// The netlink library sends no destination family, so the kernel
-		// takes the service's: mixed families (TUN only) are refused.
+		// The kernel takes mixed families for TUN only; the encoder
+		// sends IPVS_DEST_ATTR_ADDR_FAMILY, but mixed tables are not
+		// tested against the kernel or keepalived yet: refused.
 		if d.Addr.Is4In6() || familyOf(d.Addr) != k.Family {
 			rs("address family differs from the virtual server's")
 		}

@@ -77,3 +77,27 @@ func (f *fakeKernel) apply(op Op) error {
 	}
 	return nil
 }
+
+// fakeBatchKernel is a fakeKernel that also takes ops in batches, as
+// *Kernel does; it records each batch's ops.
+type fakeBatchKernel struct {
+	fakeKernel
+	batches [][]Op
+	// stopAfter, when > 0, ends ApplyBatch with errStopped after that
+	// many ops in all, as a failed socket would.
+	stopAfter int
+}
+
+var errStopped = errors.New("fake: transport failed")
+
+func (f *fakeBatchKernel) ApplyBatch(ctx context.Context, ops []Op) ([]error, error) {
+	f.batches = append(f.batches, slices.Clone(ops))
+	errs := make([]error, 0, len(ops))
+	for _, op := range ops {
+		if f.stopAfter > 0 && len(f.applied) >= f.stopAfter {
+			return errs, errStopped
+		}
+		errs = append(errs, f.Apply(ctx, op))
+	}
+	return errs, nil
+}

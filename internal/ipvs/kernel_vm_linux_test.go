@@ -40,7 +40,7 @@ func newVMKernel(tb testing.TB) *Kernel {
 }
 
 // countingKernel counts the ops that reach the kernel, each one netlink
-// request.
+// message, whether sent alone (Apply) or batched (ApplyBatch).
 type countingKernel struct {
 	*Kernel
 	r          *Reconciler
@@ -50,6 +50,13 @@ type countingKernel struct {
 func (c *countingKernel) Apply(ctx context.Context, op Op) error {
 	c.ops++
 	return c.Kernel.Apply(ctx, op)
+}
+
+// ApplyBatch counts each op of the batch: each is one netlink message.
+func (c *countingKernel) ApplyBatch(ctx context.Context, ops []Op) ([]error, error) {
+	errs, err := c.Kernel.ApplyBatch(ctx, ops)
+	c.ops += len(errs)
+	return errs, err
 }
 
 func (c *countingKernel) Read(ctx context.Context) (Table, error) {

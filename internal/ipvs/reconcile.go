@@ -17,6 +17,18 @@ type KernelTable interface {
 	Apply(ctx context.Context, op Op) error
 }
 
+// BatchApplier is a KernelTable that can send many ops at once (*Kernel
+// does: hundreds per netlink sendmsg). The Reconciler uses it when the
+// KernelTable it was given has it; a wrapper that counts or filters Apply
+// must forward ApplyBatch too, or the Reconciler applies op by op.
+type BatchApplier interface {
+	// ApplyBatch performs ops in order. It returns one entry per op it
+	// processed, nil or the op's *OpError, and err when it stopped
+	// before the end (ctx ended, or the transport failed: then the
+	// state of the ops in flight is unknown).
+	ApplyBatch(ctx context.Context, ops []Op) (errs []error, err error)
+}
+
 // OpError is a failed Op, naming the virtual server (and real server)
 // it was about.
 type OpError struct {
@@ -96,6 +108,10 @@ func (r *Reconciler) apply(ctx context.Context, desired, actual Table) (int, err
 	var errs []error
 	failed := map[ServiceKey]bool{}
 	n := 0
+	if b, ok := r.k.(BatchApplier); ok && len(ops) > 1 {
+		n, errs = r.applyBatched(ctx, b, ops, failed)
+		ops = nil
+	}
 	for _, op := range ops {
 		if err := ctx.Err(); err != nil {
 			errs = append(errs, fmt.Errorf("IPVS reconcile stopped after %d of %d ops: %w", n, len(ops), err))
@@ -133,3 +149,58 @@ func (r *Reconciler) apply(ctx context.Context, desired, actual Table) (int, err
 	r.known = desired.Sorted()
 	return n, nil
 }
+
+// applyBatched applies ops through b in two batches: first every service
+// op, then the destination ops of the services that did not fail to be
+// added. Within each, Diff's order holds; a service's own op still comes
+// before its destinations'. The split keeps "a service that could not be
+// added gets no destinations": within one batch the kernel would already
+// have taken them, into a service of the same key that someone else
+// created.
+func (r *Reconciler) applyBatched(ctx context.Context, b BatchApplier, ops []Op, failed map[ServiceKey]bool) (int, []error) {
+	svcOps := make([]Op, 0, len(ops))
+	for _, op := range ops {
+		if !isDestOp(op.Kind) {
+			svcOps = append(svcOps, op)
+		}
+	}
+	var errs []error
+	n := 0
+	run := func(batch []Op) bool {
+		results, err := b.ApplyBatch(ctx, batch)
+		for i, e := range results {
+			op := batch[i]
+			if e != nil {
+				errs = append(errs, e)
+				if op.Kind == AddService {
+					failed[op.Service.Key] = true
+				}
+				continue
+			}
+			n++
+			if op.Kind == DelService {
+				delete(r.owned, op.Service.Key)
+			} else {
+				r.owned[op.Service.Key] = true
+			}
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("IPVS reconcile stopped after %d of %d ops: %w", n, len(ops), err))
+			return false
+		}
+		return true
+	}
+	if !run(svcOps) {
+		return n, errs
+	}
+	destOps := make([]Op, 0, len(ops)-len(svcOps))
+	for _, op := range ops {
+		if isDestOp(op.Kind) && !failed[op.Service.Key] {
+			destOps = append(destOps, op)
+		}
+	}
+	run(destOps)
+	return n, errs
+}
+
+func isDestOp(k OpKind) bool { return k == AddDest || k == EditDest || k == DelDest }

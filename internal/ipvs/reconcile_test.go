@@ -3,6 +3,8 @@ package ipvs
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -153,5 +155,83 @@ func TestUpdateUsesKnownState(t *testing.T) {
 	k.fail = nil
 	if n, err := r.Update(t.Context(), mustTable(t, base)); err != nil || n != 1 || k.reads != 2 {
 		t.Errorf("Update after a failure = %d, %v with %d reads; want 1 op after a second read", n, err, k.reads)
+	}
+}
+
+// TestReconcilerBatches: with a BatchApplier the service ops go in one
+// batch and the destination ops in a second, without those of a service
+// the kernel refused to add (it may be someone else's, of the same key).
+func TestReconcilerBatches(t *testing.T) {
+	boom := errors.New("kernel says no")
+	k := &fakeBatchKernel{fakeKernel: fakeKernel{
+		table: mustTable(t, "TCP 10.99.0.9:80 sched=rr\n  -> 10.99.1.9:80 fwd=nat weight=1\n"),
+		fail: func(op Op) error {
+			if op.Kind == AddService && op.Service.Key.Port == 80 {
+				return boom
+			}
+			return nil
+		}}}
+	r := NewReconciler(k, []ServiceKey{AddrPortKey(TCP, netip.MustParseAddrPort("10.99.0.9:80"))})
+	desired := mustTable(t, `TCP 10.99.0.1:80 sched=rr
+  -> 10.99.1.1:80 fwd=nat weight=1
+  -> 10.99.1.2:80 fwd=nat weight=1
+TCP 10.99.0.1:443 sched=rr
+  -> 10.99.1.1:443 fwd=nat weight=1
+  -> 10.99.1.2:443 fwd=nat weight=2
+`)
+	n, err := r.Reconcile(t.Context(), desired)
+	if want := "add virtual server TCP 10.99.0.1:80: kernel says no"; err == nil || err.Error() != want {
+		t.Errorf("error = %v, want %q", err, want)
+	}
+	if n != 4 {
+		t.Errorf("applied %d ops, want 4 (delete :9, add :443 and its two destinations)", n)
+	}
+	var got []string
+	for i, b := range k.batches {
+		for _, op := range b {
+			got = append(got, fmt.Sprintf("batch %d: %s", i, op))
+		}
+	}
+	want := []string{
+		"batch 0: delete service TCP 10.99.0.9:80",
+		"batch 0: add service TCP 10.99.0.1:80 sched=rr",
+		"batch 0: add service TCP 10.99.0.1:443 sched=rr",
+		"batch 1: add destination 10.99.1.1:443 in TCP 10.99.0.1:443 fwd=nat weight=1",
+		"batch 1: add destination 10.99.1.2:443 in TCP 10.99.0.1:443 fwd=nat weight=2",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("batches (-want +got):\n%s", diff)
+	}
+	if got := r.Owned(); len(got) != 1 || got[0].Port != 443 {
+		t.Errorf("owned = %v, want only TCP 10.99.0.1:443", got)
+	}
+	// The failure leaves the known state unset: Update reads again.
+	k.fail = nil
+	reads := k.reads
+	if n, err := r.Update(t.Context(), desired); err != nil || n != 3 {
+		t.Errorf("Update after the failure = %d, %v; want 3 ops", n, err)
+	}
+	if k.reads != reads+1 {
+		t.Errorf("Update read the table %d times, want once", k.reads-reads)
+	}
+}
+
+// TestReconcilerBatchStopped: a batch that ends early (socket failure,
+// context) stops the pass, says how far it got, and forgets the state.
+func TestReconcilerBatchStopped(t *testing.T) {
+	k := &fakeBatchKernel{stopAfter: 1}
+	r := NewReconciler(k, nil)
+	desired := mustTable(t, "TCP 10.99.0.1:80 sched=rr\n  -> 10.99.1.1:80 fwd=nat weight=1\nTCP 10.99.0.2:80 sched=rr\n  -> 10.99.1.1:80 fwd=nat weight=1\n")
+	n, err := r.Reconcile(t.Context(), desired)
+	if !errors.Is(err, errStopped) || !strings.Contains(err.Error(), "stopped after 1 of 4 ops") || n != 1 {
+		t.Fatalf("Reconcile = %d, %v; want 1 op and the stop naming 1 of 4", n, err)
+	}
+	if len(k.batches) != 1 {
+		t.Errorf("%d batches sent, want 1: the destination batch must not follow a stop", len(k.batches))
+	}
+	reads := k.reads
+	k.stopAfter = 0
+	if n, err := r.Update(t.Context(), desired); err != nil || n != 3 || k.reads != reads+1 {
+		t.Errorf("Update after the stop = %d, %v (%d reads); want the 3 missing ops after a read", n, err, k.reads-reads)
 	}
 }

@@ -14,10 +14,13 @@ var (
 	vmMem   = flag.Int("vm.mem", 0, "guest memory in MB for TestVM (default 512, 1024 with -vm.bench)")
 )
 
-// vmModules are loaded before the kernel tests: ip_vs and every scheduler
-// Validate accepts.
+// vmModules are loaded before the kernel tests: ip_vs, every scheduler
+// Validate accepts, and the SIP persistence engine (persistence_engine
+// sip; it pulls in nf_conntrack_sip). The busybox initramfs has no
+// modprobe for the kernel's own request_module to call. GUE and GRE
+// tunnel destinations need no module to be programmed (only to forward).
 func vmModules() []string {
-	mods := []string{"crc32c_generic", "ip_vs"}
+	mods := []string{"crc32c_generic", "ip_vs", "ip_vs_pe_sip"}
 	for _, s := range Schedulers() {
 		mods = append(mods, "ip_vs_"+s)
 	}

@@ -34,6 +34,33 @@ func (k countingKernel) Apply(ctx context.Context, op ipvs.Op) error {
 	return err
 }
 
+// ApplyBatch forwards a batch to the kernel table when it batches (the
+// Reconciler sends whole table syncs this way), counting each op as Apply
+// does, and applies the ops one by one when it does not.
+func (k countingKernel) ApplyBatch(ctx context.Context, ops []ipvs.Op) ([]error, error) {
+	b, ok := k.KernelTable.(ipvs.BatchApplier)
+	if !ok {
+		errs := make([]error, 0, len(ops))
+		for _, op := range ops {
+			if err := ctx.Err(); err != nil {
+				return errs, err
+			}
+			errs = append(errs, k.Apply(ctx, op))
+		}
+		return errs, nil
+	}
+	errs, err := b.ApplyBatch(ctx, ops)
+	for i, e := range errs {
+		switch op := ops[i]; {
+		case e != nil:
+			k.n.failed.Add(1)
+		case int(op.Kind) < len(k.n.applied):
+			k.n.applied[op.Kind].Add(1)
+		}
+	}
+	return errs, err
+}
+
 // opLabel is the metrics label of an op kind: "add_service",
 // "delete_destination", ...
 func opLabel(k ipvs.OpKind) string { return strings.ReplaceAll(k.String(), " ", "_") }

@@ -2,6 +2,7 @@ package lvs
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -584,6 +585,21 @@ func (c *countingTable) Apply(ctx context.Context, op ipvs.Op) error {
 	c.ops = append(c.ops, op.String())
 	c.mu.Unlock()
 	return c.KernelTable.Apply(ctx, op)
+}
+
+// ApplyBatch records a batch's ops and passes it on, so that the tests
+// exercise the batched path the daemon uses.
+func (c *countingTable) ApplyBatch(ctx context.Context, ops []ipvs.Op) ([]error, error) {
+	c.mu.Lock()
+	for _, op := range ops {
+		c.ops = append(c.ops, op.String())
+	}
+	c.mu.Unlock()
+	b, ok := c.KernelTable.(ipvs.BatchApplier)
+	if !ok {
+		return nil, errors.New("countingTable: the wrapped table does not batch")
+	}
+	return b.ApplyBatch(ctx, ops)
 }
 
 // take returns the reads and ops since the last call.
