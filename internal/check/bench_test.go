@@ -1,23 +1,37 @@
 package check
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
+	"os"
+	"os/exec"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
 
-// recording wraps a Checker and notes when each probe started and ended.
-// The Scheduler runs one probe of a target at a time and hands targets
-// between goroutines over channels, so no lock is needed.
+// probeLog notes when each probe of one target started and ended. The
+// Scheduler runs one probe of a target at a time and hands targets between
+// goroutines over channels (or keeps them on its event loop), so no lock is
+// needed.
+type probeLog struct {
+	starts, ends []time.Time
+}
+
+// recording wraps a Checker and logs its probes. It hides any Connector
+// behind it, so the Scheduler runs it on the worker pool.
 type recording struct {
 	Checker
-	starts, ends []time.Time
+	probeLog
 }
 
 func (r *recording) Check(ctx context.Context) Result {
@@ -25,6 +39,30 @@ func (r *recording) Check(ctx context.Context) Result {
 	res := r.Checker.Check(ctx)
 	r.ends = append(r.ends, time.Now())
 	return res
+}
+
+// recordingConnector wraps a Connector and logs its probes; the Scheduler
+// runs it on the event loop.
+type recordingConnector struct {
+	Connector
+	probeLog
+}
+
+func (r *recordingConnector) Check(ctx context.Context) Result {
+	r.starts = append(r.starts, time.Now())
+	res := r.Connector.Check(ctx)
+	r.ends = append(r.ends, time.Now())
+	return res
+}
+
+func (r *recordingConnector) BeginConnect() Conn {
+	r.starts = append(r.starts, time.Now())
+	return r.Connector.BeginConnect()
+}
+
+func (r *recordingConnector) EndConnect(res Result) Result {
+	r.ends = append(r.ends, time.Now())
+	return r.Connector.EndConnect(res)
 }
 
 func cpuTime() time.Duration {
@@ -37,48 +75,45 @@ func cpuTime() time.Duration {
 
 // BenchmarkScheduler10kTCP runs 10,000 (and 2,000) TCP_CHECKs with delay_loop 1 s
 // against 100 loopback listeners for 6 s, and reports the process CPU per
-// second of wall time (listeners included), the probe rate, and how late
+// second of wall time (the listeners run in a child process, whose CPU is
+// reported apart), the probe rate, and how late
 // probes started against their due time (end of previous probe + 1 s).
+// path=loop runs them on the Scheduler's event loop (what TCP_CHECK gets),
+// path=pool on the worker pool through TCP.Check (the way before the loop,
+// and any checker's that is not a Connector).
 // Run with: go test -run '^$' -bench Scheduler10kTCP -benchtime 1x ./internal/check
 func BenchmarkScheduler10kTCP(b *testing.B) {
 	for _, n := range []int{10000, 2000} {
-		b.Run(fmt.Sprintf("targets=%d", n), func(b *testing.B) { benchTCPTargets(b, n) })
+		for _, loop := range []bool{true, false} {
+			path := map[bool]string{true: "loop", false: "pool"}[loop]
+			b.Run(fmt.Sprintf("targets=%d/path=%s", n, path), func(b *testing.B) { benchTCPTargets(b, n, loop) })
+		}
 	}
 }
 
-func benchTCPTargets(b *testing.B, targets int) {
+func benchTCPTargets(b *testing.B, targets int, loop bool) {
 	const (
 		listeners = 100
 		run       = 6 * time.Second
 		delayLoop = time.Second
 	)
-	var addrs []netip.AddrPort
-	var wg sync.WaitGroup
-	b.Cleanup(wg.Wait) // runs last: after the listeners below are closed
-	for range listeners {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		addrs = append(addrs, ln.Addr().(*net.TCPAddr).AddrPort())
-		wg.Go(func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
-			}
-		})
-		b.Cleanup(func() { ln.Close() })
-	}
+	lp := startBenchListeners(b, listeners)
+	addrs := lp.addrs
 
 	for b.Loop() {
-		recs := make([]*recording, targets)
+		recs := make([]*probeLog, targets)
 		ts := make([]Target, targets)
 		for i := range ts {
-			recs[i] = &recording{Checker: NewTCP(Conn{Addr: addrs[i%listeners]})}
-			ts[i] = Target{Checker: recs[i], Policy: PolicyTCP,
+			tcp := NewTCP(Conn{Addr: addrs[i%listeners]})
+			var c Checker
+			if loop {
+				r := &recordingConnector{Connector: tcp}
+				c, recs[i] = r, &r.probeLog
+			} else {
+				r := &recording{Checker: tcp}
+				c, recs[i] = r, &r.probeLog
+			}
+			ts[i] = Target{Checker: c, Policy: PolicyTCP,
 				Timing: Timing{DelayLoop: delayLoop, DelayBeforeRetry: delayLoop, Retry: 1, Warmup: delayLoop, Timeout: 5 * time.Second}}
 		}
 		failures := 0
@@ -95,9 +130,9 @@ func benchTCPTargets(b *testing.B, targets int) {
 			b.Fatal(err)
 		}
 		ctx, cancel := context.WithTimeout(b.Context(), run)
-		cpu0, wall0 := cpuTime(), time.Now()
+		cpu0, lcpu0, wall0 := cpuTime(), lp.cpu(b), time.Now()
 		_ = s.Run(ctx)
-		cpu, wall := cpuTime()-cpu0, time.Since(wall0)
+		cpu, lcpu, wall := cpuTime()-cpu0, lp.cpu(b)-lcpu0, time.Since(wall0)
 		cancel()
 
 		var late, period []time.Duration
@@ -118,6 +153,7 @@ func benchTCPTargets(b *testing.B, targets int) {
 			return float64(d[int(float64(len(d)-1)*p)]) / float64(time.Millisecond)
 		}
 		b.ReportMetric(float64(cpu)/float64(wall), "cpu-s/s")
+		b.ReportMetric(float64(lcpu)/float64(wall), "listener-cpu-s/s")
 		b.ReportMetric(float64(probes)/wall.Seconds(), "probes/s")
 		b.ReportMetric(pct(late, 0.50), "p50-late-ms")
 		b.ReportMetric(pct(late, 0.99), "p99-late-ms")
@@ -128,4 +164,110 @@ func benchTCPTargets(b *testing.B, targets int) {
 			b.Logf("%d probes failed; first: %s", failures, firstFailure)
 		}
 	}
+}
+
+// envBenchListeners makes the test binary the listener process of
+// BenchmarkScheduler10kTCP (see TestBenchListenerProcess).
+const envBenchListeners = "VIGIL_CHECK_BENCH_LISTENERS"
+
+// benchListeners is the listener process of BenchmarkScheduler10kTCP.
+type benchListeners struct {
+	pid   int
+	addrs []netip.AddrPort
+}
+
+// startBenchListeners runs this test binary as a process with n loopback
+// listeners that accept and close every connection, so that accepting
+// the probes does not count as the scheduler's CPU. It stops when the
+// benchmark ends.
+func startBenchListeners(b *testing.B, n int) *benchListeners {
+	b.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^TestBenchListenerProcess$")
+	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", envBenchListeners, n))
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("start listener process: %v", err)
+	}
+	b.Cleanup(func() {
+		in.Close() // EOF: the listener process exits
+		_ = cmd.Wait()
+	})
+	lp := &benchListeners{pid: cmd.Process.Pid}
+	sc := bufio.NewScanner(out)
+	for len(lp.addrs) < n && sc.Scan() {
+		if a, ok := strings.CutPrefix(sc.Text(), "LISTEN "); ok {
+			lp.addrs = append(lp.addrs, netip.MustParseAddrPort(a))
+		}
+	}
+	if len(lp.addrs) < n {
+		b.Fatalf("listener process: %d of %d listeners: %v", len(lp.addrs), n, sc.Err())
+	}
+	go func() { _, _ = io.Copy(io.Discard, out) }() // the rest of its output (PASS)
+	return lp
+}
+
+// cpu is the listener process's utime+stime.
+func (lp *benchListeners) cpu(b *testing.B) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", lp.pid))
+	if err != nil {
+		b.Logf("listener process CPU: %v", err)
+		return 0
+	}
+	// utime and stime are fields 14 and 15, after the command in parentheses.
+	f := strings.Fields(string(data[bytes.LastIndexByte(data, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
+// TestBenchListenerProcess is not a test: it is the listener process of
+// BenchmarkScheduler10kTCP, run only with VIGIL_CHECK_BENCH_LISTENERS set
+// to the number of listeners. It prints "LISTEN addr" for each and serves
+// until its stdin closes.
+func TestBenchListenerProcess(t *testing.T) {
+	n, err := strconv.Atoi(os.Getenv(envBenchListeners))
+	if err != nil {
+		t.Skipf("listener process of BenchmarkScheduler10kTCP only (%s unset)", envBenchListeners)
+	}
+	var wg sync.WaitGroup
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+		wg.Wait()
+	}()
+	for range n {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		lns = append(lns, ln)
+		fmt.Printf("LISTEN %s\n", ln.Addr())
+		wg.Go(func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		})
+	}
+	_, _ = io.Copy(io.Discard, os.Stdin)
 }

@@ -11,7 +11,10 @@
 // delay_loop, warmup, alpha, the multi-URL walk of HTTP_GET) live in the pure
 // Tracker (state.go), which is fed results and returns the next delay and any
 // UP/DOWN transition. Scheduler (scheduler.go) runs many Trackers from one
-// timer heap and a bounded worker pool.
+// timer heap and a bounded worker pool; on Linux, TCP_CHECKs (Connectors)
+// run instead on one event loop (tcpprobe_linux.go) with non-blocking
+// connects watched by epoll, as keepalived's checker process does, so that
+// thousands of them cost one goroutine and no per-probe timer.
 //
 // What this package does not do: parse keepalived.conf (internal/conf does;
 // the daemon maps its typed config onto the Config structs here), change IPVS

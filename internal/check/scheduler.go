@@ -49,8 +49,8 @@ type Event struct {
 type SchedulerOptions struct {
 	// Workers bounds how many probes run at once; 0 means 64.
 	Workers int
-	// OnEvent receives events on the scheduler's goroutine; it must not
-	// block (hand the event to a queue of your own).
+	// OnEvent receives events from the scheduler's goroutines, one call at
+	// a time; it must not block (hand the event to a queue of your own).
 	OnEvent func(Event)
 	// OnResult, when set, sees every probe's result (metrics); same rule.
 	OnResult func(id int, r Result)
@@ -59,13 +59,17 @@ type SchedulerOptions struct {
 	Rand func() float64
 }
 
-// Scheduler runs many checkers from one timer heap and a bounded pool of
-// workers: thousands of checkers cost a handful of goroutines. It creates
-// no goroutine until Run.
+// Scheduler runs many checkers from timer heaps: thousands of checkers cost
+// a handful of goroutines. Connectors (TCP_CHECK) run on an event loop, one
+// goroutine with non-blocking connects (Linux; elsewhere they join the
+// others); the other checkers run on a bounded pool of workers fed from a
+// second heap. It creates no goroutine until Run.
 type Scheduler struct {
 	opts    SchedulerOptions
 	entries []*entry
 	ran     bool
+	// reportMu makes the event loop's and the pool's callbacks take turns.
+	reportMu sync.Mutex
 }
 
 type entry struct {
@@ -73,6 +77,7 @@ type entry struct {
 	target  Target
 	tracker *Tracker
 	stepper Stepper
+	conn    Connector // set when the target may run on the event loop
 	due     time.Time
 	index   int // position in the heap, -1 when out of it
 	weight  *int
@@ -109,6 +114,9 @@ func NewScheduler(targets []Target, opts SchedulerOptions) (*Scheduler, error) {
 				return nil, errors.New("check target " + t.Name + ": HTTP_GET/SSL_GET has no url")
 			}
 		}
+		if c, ok := t.Checker.(Connector); ok && e.stepper == nil {
+			e.conn = c
+		}
 		e.tracker = NewTracker(t.Policy, t.Timing, steps)
 		if t.Resume != nil {
 			e.tracker.Resume(*t.Resume)
@@ -119,23 +127,63 @@ func NewScheduler(targets []Target, opts SchedulerOptions) (*Scheduler, error) {
 }
 
 // Run probes the targets until ctx is done, then waits for the probes in
-// flight (their contexts are cancelled) and returns ctx's error. Run may be
-// called once.
+// flight (their contexts are cancelled; the event loop closes its sockets)
+// and returns ctx's error. Run may be called once.
 func (s *Scheduler) Run(ctx context.Context) error {
 	if s.ran {
 		return errors.New("check scheduler: Run called twice")
 	}
 	s.ran = true
 
+	now := time.Now()
+	var pool, conns []*entry
+	for _, e := range s.entries {
+		e.due = now.Add(e.tracker.FirstDelay(s.opts.Rand()))
+		if e.conn != nil {
+			conns = append(conns, e)
+		} else {
+			pool = append(pool, e)
+		}
+	}
+	if len(conns) > 0 {
+		loop, err := newTCPLoop(s, conns)
+		if err != nil {
+			// No event loop here (not Linux, or out of descriptors):
+			// the workers run the TCP_CHECKs through Check, as before.
+			pool = s.entries
+		} else if len(pool) == 0 {
+			return loop.run(ctx)
+		} else {
+			// Both run until ctx is done; should the loop fail, the
+			// pool stops too and Run returns the loop's error.
+			lctx, cancel := context.WithCancelCause(ctx)
+			var wg sync.WaitGroup
+			wg.Go(func() { cancel(loop.run(lctx)) })
+			err := s.runPool(lctx, pool)
+			cancel(nil)
+			wg.Wait()
+			if ctx.Err() == nil {
+				return context.Cause(lctx)
+			}
+			return err
+		}
+	}
+	return s.runPool(ctx, pool)
+}
+
+// runPool runs entries, whose first due times are set, on the worker pool
+// until ctx is done.
+func (s *Scheduler) runPool(ctx context.Context, entries []*entry) error {
+	workers := min(s.opts.Workers, len(entries))
 	// jobs is buffered so the loop can hand out a batch of due probes
 	// without waiting for each worker to wake up.
-	jobs := make(chan *entry, s.opts.Workers)
+	jobs := make(chan *entry, workers)
 	// Each worker holds at most one job and jobs holds at most Workers, so a
 	// buffer of 2*Workers lets every worker deliver its results after the
 	// loop has stopped reading: no worker can block on shutdown.
-	done := make(chan completion, 2*s.opts.Workers)
+	done := make(chan completion, 2*workers)
 	var wg sync.WaitGroup
-	for range s.opts.Workers {
+	for range workers {
 		wg.Go(func() {
 			for e := range jobs {
 				if ctx.Err() != nil {
@@ -152,9 +200,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}()
 
 	var h dueHeap
-	now := time.Now()
-	for _, e := range s.entries {
-		e.due = now.Add(e.tracker.FirstDelay(s.opts.Rand()))
+	for _, e := range entries {
 		heap.Push(&h, e)
 	}
 	timer := time.NewTimer(time.Hour)
@@ -164,7 +210,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	for {
 		// Move due entries to the ready queue and hand out as many as the
 		// workers' queue takes without blocking.
-		now = time.Now()
+		now := time.Now()
 		for len(h) > 0 && !h[0].due.After(now) {
 			ready = append(ready, heap.Pop(&h).(*entry))
 		}
@@ -227,11 +273,7 @@ func (s *Scheduler) States() []TrackerState {
 
 func (s *Scheduler) probe(ctx context.Context, e *entry) completion {
 	start := time.Now()
-	timeout := e.target.Timing.Timeout
-	if timeout <= 0 {
-		timeout = e.target.Timing.DelayLoop
-	}
-	cctx, cancel := context.WithTimeout(ctx, timeout)
+	cctx, cancel := context.WithTimeout(ctx, e.timeout())
 	var r Result
 	if e.stepper != nil {
 		r = e.stepper.CheckStep(cctx, e.tracker.Step())
@@ -242,27 +284,43 @@ func (s *Scheduler) probe(ctx context.Context, e *entry) completion {
 	return completion{e: e, r: r, start: start, end: time.Now()}
 }
 
+// timeout bounds one probe of e: connect_timeout (misc_timeout), or
+// delay_loop when unset.
+func (e *entry) timeout() time.Duration {
+	if e.target.Timing.Timeout > 0 {
+		return e.target.Timing.Timeout
+	}
+	return e.target.Timing.DelayLoop
+}
+
 func (s *Scheduler) complete(h *dueHeap, c completion) {
-	e := c.e
-	o := e.tracker.Observe(c.r.OK)
-	base := c.end
+	c.e.due = s.settle(c.e, c.r, c.start, c.end)
+	heap.Push(h, c.e)
+}
+
+// settle feeds the result r of e's probe, which ran from start to end, to
+// e's tracker, reports it and returns when e is due again.
+func (s *Scheduler) settle(e *entry, r Result, start, end time.Time) time.Time {
+	o := e.tracker.Observe(r.OK)
+	base := end
 	if o.FromStart {
-		base = c.start
+		base = start
 	}
-	e.due = base.Add(o.Delay)
-	heap.Push(h, e)
+	s.reportMu.Lock()
+	defer s.reportMu.Unlock()
 	if s.opts.OnResult != nil {
-		s.opts.OnResult(e.id, c.r)
+		s.opts.OnResult(e.id, r)
 	}
-	weightChanged := c.r.OK && !sameWeight(e.weight, c.r.Weight)
-	if c.r.OK {
-		e.weight = c.r.Weight
+	weightChanged := r.OK && !sameWeight(e.weight, r.Weight)
+	if r.OK {
+		e.weight = r.Weight
 	} else if o.Changed {
 		e.weight = nil
 	}
 	if s.opts.OnEvent != nil && (o.Report || (weightChanged && o.Up)) {
-		s.opts.OnEvent(Event{ID: e.id, Name: e.target.Name, Up: o.Up, Changed: o.Changed, Result: c.r})
+		s.opts.OnEvent(Event{ID: e.id, Name: e.target.Name, Up: o.Up, Changed: o.Changed, Result: r})
 	}
+	return base.Add(o.Delay)
 }
 
 func sameWeight(a, b *int) bool {

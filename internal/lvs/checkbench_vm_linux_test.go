@@ -31,6 +31,10 @@ var (
 	vmBench = flag.String("vm.bench", "", "run the benchmarks matching this regexp inside the VM (TestVM) instead of the TestKernel tests")
 	vmMem   = flag.Int("vm.mem", 0, "guest memory in MB for TestVM (default 512, 2048 with -vm.bench)")
 	vmSMP   = flag.Int("vm.smp", 0, "virtual CPUs for TestVM (default 1)")
+	// vmTCPPool is passed on to the VM: BenchmarkKernelCheckers then
+	// hides the TCP_CHECKs' check.Connector so that the Scheduler runs
+	// them on its worker pool, the way before its event loop.
+	vmTCPPool = flag.Bool("vm.tcppool", false, "with -vm.bench: run vigil's TCP_CHECKs on the scheduler's worker pool instead of its event loop (for comparison)")
 )
 
 // vmBenchOptions applies -vm.bench, -vm.mem and -vm.smp to TestVM's run.
@@ -42,6 +46,9 @@ func vmBenchOptions(g *vmtest.GoTest) {
 	g.Run = "^$"
 	g.Bench = *vmBench
 	g.Args = append(g.Args, "-test.benchtime=1x")
+	if *vmTCPPool {
+		g.Args = append(g.Args, "-vm.tcppool")
+	}
 	g.Timeout = 20 * time.Minute
 	if g.MemoryMB == 0 {
 		g.MemoryMB = 2048
@@ -216,8 +223,12 @@ func benchCheckers(b *testing.B, n int) {
 	}
 	ka.stop()
 
-	b.Logf("%d TCP_CHECK real servers (%d virtual servers), delay_loop 1 s, window %v after every listener was probed twice; VM %s",
-		n, (n+rsPerVS-1)/rsPerVS, benchWindow, vmSize())
+	path := "event loop"
+	if *vmTCPPool {
+		path = "worker pool (-vm.tcppool)"
+	}
+	b.Logf("%d TCP_CHECK real servers (%d virtual servers), delay_loop 1 s, window %v after every listener was probed twice; VM %s; vigil's TCP_CHECKs on the scheduler's %s",
+		n, (n+rsPerVS-1)/rsPerVS, benchWindow, vmSize(), path)
 	b.Logf("vigil (lvs.Manager, test process): %v; probe start period deviation p50 %.1f ms p99 %.1f ms max %.1f ms over %d probes",
 		vigil, ms(pct(devs, 0.50)), ms(pct(devs, 0.99)), ms(pct(devs, 1)), probes)
 	b.Logf("vigil: %.0f µs CPU per probe, %d failed probes in the window; probe duration p50 %.1f ms p99 %.1f ms; the test process alone (listeners up, no Manager) used %.1f%% CPU",
@@ -470,7 +481,12 @@ func (p *probeRecorder) build(t *Target) (check.Checker, error) {
 		r = &probeRec{on: &p.measuring}
 		p.byID[t.ID] = r
 	}
-	return &recChecker{Checker: c, rec: r}, nil
+	rc := &recChecker{Checker: c, rec: r}
+	if cc, ok := c.(check.Connector); ok && !*vmTCPPool {
+		// Keep TCP_CHECK on the Scheduler's event loop.
+		return &recConnector{recChecker: rc, conn: cc}, nil
+	}
+	return rc, nil
 }
 
 // deviations returns every recorded period deviation and probe
@@ -527,6 +543,39 @@ func (c *recChecker) Check(ctx context.Context) check.Result {
 	res := c.Checker.Check(ctx)
 	if r.on.Load() {
 		r.durs = append(r.durs, time.Since(now))
+		if !res.OK {
+			r.failures++
+		}
+	}
+	return res
+}
+
+// recConnector is recChecker for a check.Connector (TCP_CHECK): it
+// records the probes the Scheduler's event loop runs, which start with
+// BeginConnect and end with EndConnect rather than calling Check.
+type recConnector struct {
+	*recChecker
+	conn  check.Connector
+	start time.Time
+}
+
+func (c *recConnector) BeginConnect() check.Conn {
+	now := time.Now()
+	r := c.rec
+	if r.on.Load() {
+		r.probes++
+		if !r.last.IsZero() {
+			r.devs = append(r.devs, (now.Sub(r.last) - benchDelay).Abs())
+		}
+	}
+	r.last, c.start = now, now
+	return c.conn.BeginConnect()
+}
+
+func (c *recConnector) EndConnect(res check.Result) check.Result {
+	res = c.conn.EndConnect(res)
+	if r := c.rec; r.on.Load() {
+		r.durs = append(r.durs, time.Since(c.start))
 		if !res.OK {
 			r.failures++
 		}
