@@ -61,6 +61,9 @@ type Daemon struct {
 	plans  []groupPlan
 	reload chan reloadReq
 	failed chan error
+	// eng runs every instance and sync group in one goroutine; Run
+	// runs it.
+	eng *vrrp.Engine
 
 	mu    sync.Mutex
 	insts map[string]*running // by groupPlan.key()
@@ -82,8 +85,8 @@ type Daemon struct {
 type running struct {
 	plan    groupPlan
 	runners []*vrrp.Runner // the members, in group order
-	cancel  context.CancelFunc
-	done    chan struct{}
+	cancel  func()         // asks the engine to stop the unit
+	done    chan struct{}  // closed once it is down
 }
 
 type reloadReq struct {
@@ -116,7 +119,7 @@ func New(cfg *conf.Config, edges Edges, opts Options, log *slog.Logger) (*Daemon
 	return &Daemon{
 		log: log, opts: opts, edges: edges, cfg: cfg, plans: plans, agg: newTrackAgg(cfg),
 		reload: make(chan reloadReq), failed: make(chan error, 1),
-		insts: map[string]*running{},
+		insts: map[string]*running{}, eng: vrrp.NewEngine(nil),
 	}, nil
 }
 
@@ -163,10 +166,18 @@ func (d *Daemon) Reload(ctx context.Context, cfg *conf.Config) (ReloadResult, er
 // an instance fails.
 func (d *Daemon) Run(ctx context.Context, ready func()) error {
 	stopNotifier := d.startNotifier(ctx, d.cfg)
+	ectx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
+	engineDone := make(chan struct{})
+	go func() {
+		defer close(engineDone)
+		_ = d.eng.Run(ectx)
+	}()
 	// Instances stop first, so that their STOP notifies are queued
 	// before the notifier drains its queues and exits.
 	defer func() {
 		d.stopAll()
+		stopEngine()
+		<-engineDone
 		stopNotifier()
 		d.draining.Wait()
 	}()
@@ -288,9 +299,9 @@ func contains(ss []string, s string) bool {
 	return false
 }
 
-// start opens the edges of a unit's members and runs the unit in its own
-// goroutine: vrrp.NewRunner for a lone instance, vrrp.NewGroupRunner for
-// a vrrp_sync_group.
+// start opens the edges of a unit's members and hands the unit to the
+// engine: vrrp.NewRunner for a lone instance, vrrp.NewGroupRunner for a
+// vrrp_sync_group.
 func (d *Daemon) start(ctx context.Context, u groupPlan) error {
 	var (
 		cfgs    []vrrp.RunnerConfig
@@ -325,7 +336,7 @@ func (d *Daemon) start(ctx context.Context, u groupPlan) error {
 		deps = append(deps, dep)
 	}
 	var (
-		run     func(context.Context) error
+		g       *vrrp.GroupRunner
 		runners []*vrrp.Runner
 	)
 	if u.Group == "" {
@@ -336,28 +347,32 @@ func (d *Daemon) start(ctx context.Context, u groupPlan) error {
 			closeAll()
 			return fmt.Errorf("(%s) %w", p.Name, err)
 		}
-		run, runners = r.Run, []*vrrp.Runner{r}
+		g, runners = r.Loop(), []*vrrp.Runner{r}
 	} else {
-		g, err := vrrp.NewGroupRunner(u.Group, cfgs, deps, d.log.With("group", u.Group))
+		var err error
+		g, err = vrrp.NewGroupRunner(u.Group, cfgs, deps, d.log.With("group", u.Group))
 		if err != nil {
 			closeAll()
 			return err
 		}
-		run, runners = g.Run, g.Members()
+		runners = g.Members()
 	}
-	ictx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	ri := &running{plan: u, runners: runners, cancel: cancel, done: make(chan struct{})}
-	go func() {
-		defer close(ri.done)
-		err := run(ictx)
+	ri := &running{plan: u, runners: runners, cancel: func() { d.eng.Stop(g) }, done: make(chan struct{})}
+	// exit runs in the engine's goroutine once the unit is down.
+	exit := func(err error) {
 		closeAll()
-		if err != nil && ictx.Err() == nil {
+		if err != nil {
 			select {
 			case d.failed <- err:
 			default:
 			}
 		}
-	}()
+		close(ri.done)
+	}
+	if err := d.eng.Start(g, exit); err != nil {
+		closeAll()
+		return err
+	}
 	d.mu.Lock()
 	d.insts[u.key()] = ri
 	d.mu.Unlock()

@@ -80,10 +80,26 @@ func (m *mux) detach(c *muxConn) (last bool, err error) {
 	return true, m.conn.Close()
 }
 
+// batchReader is a socket that hands over every queued packet in one
+// call (recvmmsg); *vrrp.Conn implements it.
+type batchReader interface {
+	ReadBatch(ctx context.Context, out []vrrp.Packet) (int, error)
+}
+
 func (m *mux) read(ctx context.Context) {
 	defer close(m.done)
+	br, batched := m.conn.(batchReader)
+	buf := make([]vrrp.Packet, 16)
+	var fed []fedPacket
 	for {
-		p, err := m.conn.ReadPacket(ctx)
+		var n int
+		var err error
+		if batched {
+			n, err = br.ReadBatch(ctx, buf)
+		} else {
+			buf[0], err = m.conn.ReadPacket(ctx)
+			n = 1
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -92,31 +108,53 @@ func (m *mux) read(ctx context.Context) {
 			m.err = err
 			for _, c := range m.subs {
 				close(c.gone)
+				if c.fail != nil {
+					c.fail(err)
+				}
 			}
 			m.mu.Unlock()
 			return
 		}
-		m.dispatch(p)
+		// Fed instances get their packets after the lock is released:
+		// the engine they feed takes its own lock, under which it may
+		// call Feed.
+		m.mu.Lock()
+		for i := range buf[:n] {
+			fed = m.dispatch(buf[i], fed)
+			buf[i] = vrrp.Packet{}
+		}
+		m.mu.Unlock()
+		for i, f := range fed {
+			f.sink(f.p)
+			fed[i] = fedPacket{}
+		}
+		fed = fed[:0]
 	}
 }
 
+// fedPacket is a packet for a fed instance, delivered after dispatch.
+type fedPacket struct {
+	sink func(vrrp.Packet)
+	p    vrrp.Packet
+}
+
 // dispatch hands p to the instance of its VRID. A packet too short to
-// carry one goes to every instance, so that each counts the drop.
-func (m *mux) dispatch(p vrrp.Packet) {
+// carry one goes to every instance, so that each counts the drop. The
+// caller holds m.mu; packets for fed instances are appended to fed for
+// the caller to deliver once it has released it.
+func (m *mux) dispatch(p vrrp.Packet, fed []fedPacket) []fedPacket {
 	vrid, ok := packetVRID(p)
-	m.mu.Lock()
-	defer m.mu.Unlock()
 	if !ok {
 		for _, c := range m.subs {
-			c.deliver(p)
+			fed = c.deliver(p, fed)
 		}
-		return
+		return fed
 	}
 	if c := m.subs[vrid]; c != nil {
-		c.deliver(p)
-		return
+		return c.deliver(p, fed)
 	}
 	m.Dropped.Add(1)
+	return fed
 }
 
 // packetVRID finds the VRID of a received packet: the second octet of the
@@ -142,17 +180,25 @@ type muxConn struct {
 	vrid uint8
 	ch   chan vrrp.Packet
 	gone chan struct{} // closed when the shared reader fails
+	// sink and fail, when set (Feed), take the packets and the failure
+	// instead of ch and gone; guarded by m.mu.
+	sink func(vrrp.Packet)
+	fail func(error)
 	// Overflow counts packets dropped because the instance was not
 	// reading fast enough.
 	Overflow atomic.Uint64
 }
 
-func (c *muxConn) deliver(p vrrp.Packet) {
+func (c *muxConn) deliver(p vrrp.Packet, fed []fedPacket) []fedPacket {
+	if c.sink != nil {
+		return append(fed, fedPacket{c.sink, p})
+	}
 	select {
 	case c.ch <- p:
 	default:
 		c.Overflow.Add(1)
 	}
+	return fed
 }
 
 // ReadPacket implements vrrp.PacketConn.
@@ -167,6 +213,18 @@ func (c *muxConn) ReadPacket(ctx context.Context) (vrrp.Packet, error) {
 		err := c.m.err
 		c.m.mu.Unlock()
 		return vrrp.Packet{}, errors.Join(errors.New("shared VRRP socket failed"), err)
+	}
+}
+
+// Feed implements vrrp.PacketFeed: the reader hands packets to deliver
+// itself, with no channel or goroutine per instance. Feed(nil, nil)
+// returns to the channel.
+func (c *muxConn) Feed(deliver func(vrrp.Packet), fail func(error)) {
+	c.m.mu.Lock()
+	defer c.m.mu.Unlock()
+	c.sink, c.fail = deliver, fail
+	if fail != nil && c.m.err != nil {
+		fail(c.m.err)
 	}
 }
 

@@ -33,7 +33,19 @@ type Conn struct {
 
 	id  atomic.Uint32 // IPv4 identification, from 1 like keepalived
 	buf []byte
+
+	// ReadBatch's recvmmsg: the same socket seen as a PacketConn, and
+	// its reusable messages and buffers.
+	batch4 *ipv4.PacketConn
+	batch6 *ipv6.PacketConn
+	msgs   []ipv4.Message // ipv6.Message is the same type
 }
+
+// Batch geometry: an advert with 255 IPv6 addresses is 4,088 octets.
+const (
+	batchLen    = 16
+	batchBufLen = 5120
+)
 
 // ListenConn opens a VRRP socket as cfg says: bound to the interface
 // (SO_BINDTODEVICE), member of the multicast group on it unless in unicast
@@ -81,6 +93,10 @@ func ListenConn(ctx context.Context, cfg ConnConfig) (*Conn, error) {
 		return nil, fmt.Errorf("VRRP socket %s on %s: %w", network, ifi.Name, err)
 	}
 	c := &Conn{cfg: cfg, ifi: ifi, src: src, ipc: pc.(*net.IPConn), buf: make([]byte, 65536)}
+	c.msgs = make([]ipv4.Message, batchLen)
+	for i := range c.msgs {
+		c.msgs[i].Buffers = [][]byte{make([]byte, batchBufLen)}
+	}
 	if cfg.Family == FamilyIPv4 {
 		err = c.setup4()
 	} else {
@@ -122,6 +138,7 @@ func (c *Conn) setup4() error {
 		return err
 	}
 	c.v4 = rc
+	c.batch4 = ipv4.NewPacketConn(c.ipc)
 	if err := rc.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true); err != nil {
 		return fmt.Errorf("IP_PKTINFO/IP_RECVTTL: %w", err)
 	}
@@ -142,6 +159,10 @@ func (c *Conn) setup4() error {
 func (c *Conn) setup6() error {
 	pc := ipv6.NewPacketConn(c.ipc)
 	c.v6 = pc
+	c.batch6 = pc
+	for i := range c.msgs {
+		c.msgs[i].OOB = ipv6.NewControlMessage(ipv6.FlagHopLimit | ipv6.FlagDst | ipv6.FlagInterface)
+	}
 	if err := pc.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true); err != nil {
 		return fmt.Errorf("IPV6_RECVPKTINFO/IPV6_RECVHOPLIMIT: %w", err)
 	}
@@ -217,6 +238,107 @@ func (c *Conn) ReadPacket(ctx context.Context) (Packet, error) {
 		return Packet{}, fmt.Errorf("read VRRP on %s: %w", c.ifi.Name, err)
 	}
 	return p, nil
+}
+
+// ReadBatch blocks until at least one packet arrives, ctx is done or the
+// Conn is closed, then fills out with every packet already queued on the
+// socket, up to len(out), in one recvmmsg call. The packets' slices are
+// fresh (one allocation per batch) and the caller may keep them. A
+// datagram longer than the batch buffer arrives truncated, and fails
+// decoding as malformed.
+func (c *Conn) ReadBatch(ctx context.Context, out []Packet) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := c.ipc.SetReadDeadline(time.Time{}); err != nil {
+		return 0, fmt.Errorf("read VRRP on %s: %w", c.ifi.Name, err)
+	}
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		_ = c.ipc.SetReadDeadline(time.Unix(1, 0))
+		close(fired)
+	})
+	defer func() {
+		if !stop() {
+			<-fired
+		}
+	}()
+	ms := c.msgs[:min(len(out), len(c.msgs))]
+	var n int
+	var err error
+	if c.v4 != nil {
+		n, err = c.batch4.ReadBatch(ms, 0)
+	} else {
+		n, err = c.batch6.ReadBatch(ms, 0)
+	}
+	if err != nil {
+		var ne net.Error
+		if cerr := ctx.Err(); cerr != nil && errors.As(err, &ne) && ne.Timeout() {
+			return 0, cerr
+		}
+		return 0, fmt.Errorf("read VRRP on %s: %w", c.ifi.Name, err)
+	}
+	total := 0
+	for _, m := range ms[:n] {
+		total += m.N
+	}
+	arena := make([]byte, total)
+	k := 0
+	for _, m := range ms[:n] {
+		b := arena[:m.N:m.N]
+		arena = arena[m.N:]
+		copy(b, m.Buffers[0])
+		var p Packet
+		var ok bool
+		if c.v4 != nil {
+			p, ok = packet4(b)
+		} else {
+			p, ok = c.packet6(b, m)
+		}
+		if !ok {
+			continue // shorter than an IPv4 header: not even a drop to count
+		}
+		p.IfIndex = c.ifi.Index
+		out[k] = p
+		k++
+	}
+	return k, nil
+}
+
+// packet4 takes a received IPv4 datagram apart: Linux raw sockets hand
+// over the header as it was on the wire.
+func packet4(b []byte) (Packet, bool) {
+	if len(b) < ipv4.HeaderLen {
+		return Packet{}, false
+	}
+	hl := int(b[0]&0x0f) * 4
+	if hl < ipv4.HeaderLen || hl > len(b) {
+		return Packet{}, false
+	}
+	return Packet{
+		Datagram: b,
+		Payload:  b[hl:],
+		TTL:      int(b[8]),
+		Src:      netip.AddrFrom4([4]byte(b[12:16])),
+		Dst:      netip.AddrFrom4([4]byte(b[16:20])),
+	}, true
+}
+
+// packet6 builds an IPv6 packet from its payload and the ancillary data
+// of its message (destination, hop limit).
+func (c *Conn) packet6(b []byte, m ipv6.Message) (Packet, bool) {
+	p := Packet{Payload: b}
+	if ia, ok := m.Addr.(*net.IPAddr); ok {
+		p.Src, _ = netip.AddrFromSlice(ia.IP)
+	}
+	if m.NN > 0 {
+		var cm ipv6.ControlMessage
+		if err := cm.Parse(m.OOB[:m.NN]); err == nil {
+			p.Dst, _ = netip.AddrFromSlice(cm.Dst)
+			p.TTL = cm.HopLimit
+		}
+	}
+	return p, true
 }
 
 func (c *Conn) read4() (Packet, error) {

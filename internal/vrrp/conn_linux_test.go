@@ -171,6 +171,39 @@ func TestConnExchange(t *testing.T) {
 			if !tt.unicast && (err != nil || !bytes.Equal(p3.Payload, payload)) {
 				t.Errorf("bystander missed the multicast advert: %+v, %v", p3, err)
 			}
+
+			// ReadBatch: three adverts sent back to back arrive as
+			// ReadPacket gives them, in order, possibly in one call.
+			var sent [][]byte
+			for prio := uint8(151); prio <= 153; prio++ {
+				a := adv
+				a.Priority = prio
+				b, err := a.Marshal(c1.Src(), dst)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := c1.WritePacket(b, dst); err != nil {
+					t.Fatal(err)
+				}
+				sent = append(sent, b)
+			}
+			var got3 []Packet
+			buf := make([]Packet, 8)
+			for len(got3) < len(sent) {
+				n, err := c2.ReadBatch(ctx, buf)
+				if err != nil {
+					t.Fatalf("ReadBatch after %d packets: %v", len(got3), err)
+				}
+				got3 = append(got3, buf[:n]...)
+			}
+			for i, p := range got3 {
+				if !bytes.Equal(p.Payload, sent[i]) || p.Src != want.Src || p.Dst != want.Dst || p.TTL != want.TTL || p.IfIndex != want.IfIndex {
+					t.Errorf("ReadBatch packet %d: %+v\nwant payload % x from %v to %v ttl %d if %d", i, p, sent[i], want.Src, want.Dst, want.TTL, want.IfIndex)
+				}
+				if tt.family == FamilyIPv4 && (len(p.Datagram) != 20+len(sent[i]) || !bytes.Equal(p.Datagram[20:], sent[i])) {
+					t.Errorf("ReadBatch packet %d: Datagram = % x", i, p.Datagram)
+				}
+			}
 		})
 	}
 }

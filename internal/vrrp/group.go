@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -27,12 +26,6 @@ type memberEvent struct {
 	ev     Event
 }
 
-// memberPacket is a datagram read from one member's socket.
-type memberPacket struct {
-	member int
-	pkt    Packet
-}
-
 // GroupRunner is the goroutine that owns a vrrp_sync_group: the SyncGroup
 // core over its members' Instances, one timer for the group's Deadline,
 // and every member's socket. Each member keeps its own Runner for its
@@ -45,8 +38,11 @@ type GroupRunner struct {
 	now     func() time.Time
 	members []*Runner
 	sg      *SyncGroup // nil for a lone instance
-	events  chan memberEvent
-	state   atomic.Uint32 // State of sg, published for other goroutines
+	// events holds tracking changes that arrive before the group runs.
+	events chan memberEvent
+	state  atomic.Uint32 // State of sg, published for other goroutines
+	// eg is set while an Engine runs the group.
+	eg atomic.Pointer[engineGroup]
 }
 
 // NewGroupRunner builds the runner of vrrp_sync_group name over its
@@ -135,90 +131,18 @@ func (g *GroupRunner) publishState() {
 // Run runs every member until ctx is done, then shuts them all down
 // (priority-0 adverts from masters, VIPs removed) and returns once that
 // is finished. When a member's socket fails it shuts every member down
-// the same way and returns the error.
+// the same way and returns the error. It is an Engine of one group; a
+// daemon runs all its groups in one Engine instead.
 func (g *GroupRunner) Run(ctx context.Context) error {
-	// Ending ctx on return also stops spaced announcements still in
-	// flight after a socket failure.
+	e := NewEngine(g.now)
 	ctx, cancel := context.WithCancel(ctx)
-	var pkts chan memberPacket // made only when reader goroutines are needed
-	readCtx, stopRead := context.WithCancel(ctx)
-	type readFailure struct {
-		name string
-		err  error
+	defer cancel()
+	var exitErr error
+	if err := e.Start(g, func(err error) { exitErr = err; cancel() }); err != nil {
+		return err
 	}
-	readErr := make(chan readFailure, len(g.members))
-	var readers sync.WaitGroup
-	// A lone instance on a stream reads it directly in this loop.
-	var stream PacketStream
-	var direct <-chan Packet
-	var failed <-chan struct{}
-	if len(g.members) == 1 {
-		if s, ok := g.members[0].deps.Conn.(PacketStream); ok {
-			stream, direct, failed = s, s.Packets(), s.Failed()
-		}
-	}
-	if stream == nil {
-		pkts = make(chan memberPacket, 64)
-	}
-	for _, m := range g.members {
-		if stream != nil {
-			break
-		}
-		readers.Go(func() {
-			if err := m.readLoop(readCtx, pkts); err != nil {
-				readErr <- readFailure{m.Name(), err}
-			}
-		})
-	}
-	defer func() {
-		cancel()
-		stopRead()
-		readers.Wait()
-		for _, m := range g.members {
-			m.wg.Wait()
-		}
-	}()
-
-	for _, m := range g.members {
-		m.cleanStale(ctx)
-	}
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	g.step(ctx, -1, Startup{})
-	for {
-		g.resetTimer(timer)
-		select {
-		case <-ctx.Done():
-			g.shutdown(ctx)
-			return nil
-		case f := <-readErr:
-			if ctx.Err() == nil {
-				// Deaf to the other routers, a master could hold
-				// its VIPs alongside a new master: release them
-				// as on stop before reporting the failure.
-				g.shutdown(ctx)
-				return fmt.Errorf("(%s) VRRP socket: %w", f.name, f.err)
-			}
-		case p := <-pkts:
-			if ev, ok := g.members[p.member].receive(p.pkt); ok {
-				g.step(ctx, p.member, ev)
-			}
-		case p := <-direct:
-			if ev, ok := g.members[0].receive(p); ok {
-				g.step(ctx, 0, ev)
-			}
-		case <-failed:
-			if ctx.Err() == nil {
-				g.shutdown(ctx)
-				return fmt.Errorf("(%s) VRRP socket: %w", g.members[0].Name(), stream.Err())
-			}
-			failed = nil
-		case e := <-g.events:
-			g.step(ctx, e.member, e.ev)
-		case <-timer.C:
-			g.step(ctx, -1, Timeout{})
-		}
-	}
+	_ = e.Run(ctx)
+	return exitErr
 }
 
 // shutdown steps every member to STOP (priority-0 adverts from masters,
@@ -234,15 +158,6 @@ func (g *GroupRunner) deadline() time.Time {
 		return g.sg.Deadline()
 	}
 	return g.members[0].in.Deadline()
-}
-
-func (g *GroupRunner) resetTimer(t *time.Timer) {
-	d := g.deadline()
-	if d.IsZero() {
-		t.Reset(time.Hour)
-		return
-	}
-	t.Reset(max(d.Sub(g.now()), 0))
 }
 
 // core steps the Instance or the SyncGroup. member is the index of the

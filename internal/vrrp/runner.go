@@ -203,6 +203,11 @@ func (r *Runner) Group() *GroupRunner {
 	return r.group
 }
 
+// Loop returns the GroupRunner that steps this runner's instance: its
+// vrrp_sync_group's, or a group of its own for a lone instance (what an
+// Engine runs).
+func (r *Runner) Loop() *GroupRunner { return r.group }
+
 // Snapshot returns the latest published state.
 func (r *Runner) Snapshot() Snapshot { return *r.snap.Load() }
 
@@ -211,6 +216,10 @@ func (r *Runner) Snapshot() Snapshot { return *r.snap.Load() }
 // sync group member the group applies it (keepalived: a member's fault
 // takes the whole group to FAULT).
 func (r *Runner) Track(ctx context.Context, tc TrackChange) {
+	if eg := r.group.eg.Load(); eg != nil {
+		eg.post(r.index, tc)
+		return
+	}
 	select {
 	case r.group.events <- memberEvent{member: r.index, ev: tc}:
 	case <-ctx.Done():
@@ -226,25 +235,6 @@ func (r *Runner) Run(ctx context.Context) error {
 		return fmt.Errorf("(%s) is a member of vrrp_sync_group %s: run the group, not the instance", r.Name(), g.Name())
 	}
 	return r.group.Run(ctx)
-}
-
-// readLoop reads the runner's socket into the group's channel until ctx
-// is done.
-func (r *Runner) readLoop(ctx context.Context, out chan<- memberPacket) error {
-	for {
-		p, err := r.deps.Conn.ReadPacket(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		select {
-		case out <- memberPacket{member: r.index, pkt: p}:
-		case <-ctx.Done():
-			return nil
-		}
-	}
 }
 
 // receive decodes and validates one datagram, counting a drop by reason,

@@ -1,0 +1,337 @@
+package vrrp
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// PacketFeed is a PacketConn that pushes its packets to a function
+// instead of being read (the daemon's shared-socket mux): an Engine then
+// needs no goroutine per instance to receive. deliver and fail may be
+// called from any goroutine, but not while holding a lock that Feed
+// takes; fail is called at most once, when the source stops for good.
+type PacketFeed interface {
+	Feed(deliver func(Packet), fail func(error))
+}
+
+// Engine runs many GroupRunners as keepalived runs every VRRP instance in
+// one thread: one lock serialises them, a single timer serves the
+// earliest Deadline of all of them, and a packet is handled by the
+// goroutine that read it. With a thousand instances there is no
+// goroutine per instance, and a burst of adverts costs one wake-up: the
+// reader's, with no hand-off to another goroutine.
+//
+// Start, Stop, Run, Track (via the Runner) and the PacketFeed functions
+// may be called from any goroutine.
+type Engine struct {
+	now func() time.Time
+
+	mu    sync.Mutex
+	done  bool // Run's ctx ended: no new groups
+	heap  groupHeap
+	all   map[*GroupRunner]*engineGroup
+	timer *time.Timer // runs fire; armed for armed
+	armed time.Time   // zero: stopped
+}
+
+// engineGroup is a GroupRunner in an Engine.
+type engineGroup struct {
+	e       *Engine
+	g       *GroupRunner
+	ctx     context.Context
+	cancel  context.CancelFunc
+	exit    func(error)
+	readers sync.WaitGroup // for members whose Conn is not a PacketFeed
+	stopped bool           // ended; later packets and events are ignored
+	due     time.Time      // zero: no deadline
+	key     int64          // due.UnixNano(), the heap's order
+	index   int            // in the heap, -1 if not in it
+}
+
+// NewEngine returns an Engine with clock now (time.Now if nil).
+func NewEngine(now func() time.Time) *Engine {
+	if now == nil {
+		now = time.Now
+	}
+	e := &Engine{now: now, all: map[*GroupRunner]*engineGroup{}}
+	e.timer = time.AfterFunc(time.Hour, e.fire)
+	e.timer.Stop()
+	return e
+}
+
+// ErrEngineStopped is returned by Start once the Engine's Run has ended.
+var ErrEngineStopped = errors.New("VRRP engine stopped")
+
+// Start runs g in the engine: its instances start (stale VIPs cleaned,
+// Startup) before Start returns. exit is called once g has shut down
+// after Stop, when Run's ctx ends, or when a member's socket fails (with
+// that error); it is called without the engine's lock held. g must not
+// be run elsewhere.
+func (e *Engine) Start(g *GroupRunner, exit func(error)) error {
+	eg := &engineGroup{e: e, g: g, exit: exit, index: -1}
+	if !g.eg.CompareAndSwap(nil, eg) {
+		return fmt.Errorf("vrrp_sync_group %q is already running", g.name)
+	}
+	eg.ctx, eg.cancel = context.WithCancel(context.Background())
+	e.mu.Lock()
+	if e.done {
+		e.mu.Unlock()
+		eg.cancel()
+		g.eg.Store(nil)
+		return ErrEngineStopped
+	}
+	e.all[g] = eg
+	for i, m := range g.members {
+		fail := func(err error) {
+			// Not in the caller: a reader goroutine reporting its own
+			// failure cannot wait for itself to end.
+			go e.fail(eg, i, err)
+		}
+		deliver := func(p Packet) { e.deliver(eg, i, p) }
+		switch c := m.deps.Conn.(type) {
+		case PacketFeed:
+			c.Feed(deliver, fail)
+		case PacketStream:
+			eg.readers.Go(func() { forwardStream(eg.ctx, c, deliver, fail) })
+		default:
+			eg.readers.Go(func() { readInto(eg.ctx, m.deps.Conn, deliver, fail) })
+		}
+	}
+	for _, m := range g.members {
+		m.cleanStale(eg.ctx)
+	}
+	g.step(eg.ctx, -1, Startup{})
+	// Tracking changes that came before the group ran.
+	for drained := false; !drained; {
+		select {
+		case me := <-g.events:
+			g.step(eg.ctx, me.member, me.ev)
+		default:
+			drained = true
+		}
+	}
+	e.reschedule(eg)
+	e.rearm()
+	e.mu.Unlock()
+	return nil
+}
+
+// Stop shuts g down (priority-0 adverts from masters, VIPs removed) and
+// returns once that is done and its exit has been called. Stopping a
+// group that is not running in e does nothing.
+func (e *Engine) Stop(g *GroupRunner) {
+	eg := g.eg.Load()
+	if eg == nil || eg.e != e {
+		return
+	}
+	e.mu.Lock()
+	if eg.stopped {
+		e.mu.Unlock()
+		return
+	}
+	e.endLocked(eg)
+	e.rearm()
+	e.mu.Unlock()
+	eg.finish(nil)
+}
+
+// fail ends a group whose member's socket failed. Deaf to the other
+// routers, a master could hold its VIPs alongside a new master: they are
+// released as on stop before the failure is reported.
+func (e *Engine) fail(eg *engineGroup, member int, err error) {
+	e.mu.Lock()
+	if eg.stopped {
+		e.mu.Unlock()
+		return
+	}
+	e.endLocked(eg)
+	e.rearm()
+	e.mu.Unlock()
+	eg.finish(fmt.Errorf("(%s) VRRP socket: %w", eg.g.members[member].Name(), err))
+}
+
+// Run waits for ctx to end, then shuts down every group still running
+// and returns once they are all down. Groups run whether or not Run has
+// been called: it only bounds their lifetime.
+func (e *Engine) Run(ctx context.Context) error {
+	<-ctx.Done()
+	e.mu.Lock()
+	e.done = true
+	var ended []*engineGroup
+	for _, eg := range e.all {
+		e.endLocked(eg)
+		ended = append(ended, eg)
+	}
+	e.rearm()
+	e.mu.Unlock()
+	for _, eg := range ended {
+		eg.finish(nil)
+	}
+	return nil
+}
+
+// deliver handles one packet for a member, in the reader's goroutine.
+func (e *Engine) deliver(eg *engineGroup, member int, p Packet) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if eg.stopped {
+		return
+	}
+	if ev, ok := eg.g.members[member].receive(p); ok {
+		eg.g.step(eg.ctx, member, ev)
+		e.reschedule(eg)
+		e.rearm()
+	}
+}
+
+// post handles a tracking change for a member.
+func (eg *engineGroup) post(member int, ev Event) {
+	e := eg.e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if eg.stopped {
+		return
+	}
+	eg.g.step(eg.ctx, member, ev)
+	e.reschedule(eg)
+	e.rearm()
+}
+
+// endLocked shuts a group down; its finish must follow, unlocked.
+func (e *Engine) endLocked(eg *engineGroup) {
+	g := eg.g
+	eg.stopped = true
+	if eg.index >= 0 {
+		heap.Remove(&e.heap, eg.index)
+	}
+	delete(e.all, g)
+	g.shutdown(eg.ctx)
+	eg.cancel()
+	for _, m := range g.members {
+		if f, ok := m.deps.Conn.(PacketFeed); ok {
+			f.Feed(nil, nil)
+		}
+	}
+}
+
+// finish waits for what the group started and reports its exit.
+func (eg *engineGroup) finish(err error) {
+	eg.readers.Wait()
+	for _, m := range eg.g.members {
+		m.wg.Wait()
+	}
+	if eg.exit != nil {
+		eg.exit(err)
+	}
+}
+
+// fire steps every group whose Deadline has come: groups due at the same
+// moment (instances started together) in one pass. A pass makes at most
+// one step per group, so that a deadline still due after its step
+// (catching up) is served by the next pass.
+func (e *Engine) fire() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.armed = time.Time{}
+	now := e.now()
+	for n := len(e.heap); n > 0 && len(e.heap) > 0 && !e.heap[0].due.After(now); n-- {
+		eg := e.heap[0]
+		eg.g.step(eg.ctx, -1, Timeout{})
+		e.reschedule(eg)
+	}
+	e.rearm()
+}
+
+// rearm sets the timer for the earliest deadline, if it moved.
+func (e *Engine) rearm() {
+	if len(e.heap) == 0 {
+		if !e.armed.IsZero() {
+			e.timer.Stop()
+			e.armed = time.Time{}
+		}
+		return
+	}
+	d := e.heap[0].due
+	if d.Equal(e.armed) {
+		return
+	}
+	e.armed = d
+	e.timer.Reset(max(d.Sub(e.now()), 0))
+}
+
+// reschedule moves a group to its current Deadline in the timer heap.
+func (e *Engine) reschedule(eg *engineGroup) {
+	d := eg.g.deadline()
+	if eg.index >= 0 && d.Equal(eg.due) {
+		return
+	}
+	eg.due, eg.key = d, d.UnixNano()
+	switch {
+	case d.IsZero() && eg.index >= 0:
+		heap.Remove(&e.heap, eg.index)
+	case d.IsZero():
+	case eg.index >= 0:
+		heap.Fix(&e.heap, eg.index)
+	default:
+		heap.Push(&e.heap, eg)
+	}
+}
+
+// forwardStream moves a PacketStream's packets into the engine.
+func forwardStream(ctx context.Context, s PacketStream, deliver func(Packet), fail func(error)) {
+	pkts, failed := s.Packets(), s.Failed()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case p := <-pkts:
+			deliver(p)
+		case <-failed:
+			if ctx.Err() == nil {
+				fail(s.Err())
+			}
+			return
+		}
+	}
+}
+
+// readInto reads a PacketConn into the engine until ctx is done.
+func readInto(ctx context.Context, c PacketConn, deliver func(Packet), fail func(error)) {
+	for {
+		p, err := c.ReadPacket(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				fail(err)
+			}
+			return
+		}
+		deliver(p)
+	}
+}
+
+// groupHeap orders groups by due time.
+type groupHeap []*engineGroup
+
+func (h groupHeap) Len() int           { return len(h) }
+func (h groupHeap) Less(i, j int) bool { return h[i].key < h[j].key }
+func (h groupHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].index, h[j].index = i, j
+}
+func (h *groupHeap) Push(x any) {
+	eg := x.(*engineGroup)
+	eg.index = len(*h)
+	*h = append(*h, eg)
+}
+func (h *groupHeap) Pop() any {
+	old := *h
+	eg := old[len(old)-1]
+	old[len(old)-1] = nil
+	eg.index = -1
+	*h = old[:len(old)-1]
+	return eg
+}
