@@ -219,7 +219,31 @@ func scaleRun(b *testing.B, l *scaleLab, daemon string) {
 		before[i] = u
 	}
 	t0 := time.Now()
+	if dir := os.Getenv("VIGIL_BENCH_PPROF"); dir != "" && daemon == "vigil" {
+		// Diagnosis only: a CPU profile of each side over most of the
+		// window (the profiler's own cost lands in the figures).
+		for _, side := range []struct {
+			name string
+			h    *nettest.Host
+		}{{"master", l.master}, {"backup", l.backup}} {
+			go func() {
+				if err := fetchProfile(b.Context(), side.h, "/debug/pprof/profile?seconds=15", filepath.Join(dir, side.name+".cpu.pprof")); err != nil {
+					b.Logf("profile %s: %v", side.name, err)
+				}
+			}()
+		}
+	}
 	wait(b, scaleWindow)
+	if dir := os.Getenv("VIGIL_BENCH_PPROF"); dir != "" && daemon == "vigil" {
+		for _, side := range []struct {
+			name string
+			h    *nettest.Host
+		}{{"master", l.master}, {"backup", l.backup}} {
+			if err := fetchProfile(b.Context(), side.h, "/debug/pprof/heap", filepath.Join(dir, side.name+".heap.pprof")); err != nil {
+				b.Logf("heap profile %s: %v", side.name, err)
+			}
+		}
+	}
 	var after [2]Usage
 	for i, pid := range pids {
 		u, err := ProcUsage(pid)
@@ -273,29 +297,7 @@ const scaleMetricsAddr = "127.0.0.1:9650"
 // scrape reads vigil's metrics in h's namespace: the gauges without
 // labels, by name.
 func scrape(ctx context.Context, h *nettest.Host) (map[string]float64, error) {
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		DisableKeepAlives: true,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			var c net.Conn
-			err := h.Do(func() error {
-				var d net.Dialer
-				var err error
-				c, err = d.DialContext(ctx, network, addr)
-				return err
-			})
-			return c, err
-		},
-	}}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+scaleMetricsAddr+"/metrics", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("scrape vigil metrics in %s: %w", h.Name, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	body, err := get(ctx, h, "/metrics")
 	if err != nil {
 		return nil, err
 	}
@@ -310,6 +312,45 @@ func scrape(ctx context.Context, h *nettest.Host) (map[string]float64, error) {
 		}
 	}
 	return m, nil
+}
+
+// get fetches path from vigil's metrics address in h's namespace.
+func get(ctx context.Context, h *nettest.Host, path string) ([]byte, error) {
+	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{
+		DisableKeepAlives: true,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var c net.Conn
+			err := h.Do(func() error {
+				var d net.Dialer
+				var err error
+				c, err = d.DialContext(ctx, network, addr)
+				return err
+			})
+			return c, err
+		},
+	}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+scaleMetricsAddr+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("vigil %s in %s: %w", path, h.Name, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("vigil %s in %s: %s", path, h.Name, resp.Status)
+	}
+	return io.ReadAll(resp.Body)
+}
+
+// fetchProfile saves a pprof endpoint of vigil in h's namespace to file.
+func fetchProfile(ctx context.Context, h *nettest.Host, path, file string) error {
+	body, err := get(ctx, h, path)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, body, 0o644)
 }
 
 // wait lets d pass: the measurement window, not a wait for an effect.
