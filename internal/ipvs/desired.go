@@ -218,15 +218,22 @@ func (k ServiceKey) String() string {
 }
 
 // compare orders keys: by family, address services before fwmark ones,
-// then protocol, address, port, mark.
+// then protocol, address, port, mark. It stops at the first difference:
+// sorting and diffing a big table call it millions of times.
 func (k ServiceKey) compare(o ServiceKey) int {
-	return cmp.Or(
-		cmp.Compare(k.Family, o.Family),
-		cmp.Compare(k.FWMark, o.FWMark),
-		cmp.Compare(k.Protocol, o.Protocol),
-		k.Addr.Compare(o.Addr),
-		cmp.Compare(k.Port, o.Port),
-	)
+	if c := cmp.Compare(k.Family, o.Family); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(k.FWMark, o.FWMark); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(k.Protocol, o.Protocol); c != 0 {
+		return c
+	}
+	if c := k.Addr.Compare(o.Addr); c != 0 {
+		return c
+	}
+	return cmp.Compare(k.Port, o.Port)
 }
 
 // Persistence is a service's client affinity (ipvsadm -p, -M, --pe).
@@ -259,7 +266,10 @@ type DestKey struct {
 func (d DestKey) String() string { return netip.AddrPortFrom(d.Addr, d.Port).String() }
 
 func (d DestKey) compare(o DestKey) int {
-	return cmp.Or(d.Addr.Compare(o.Addr), cmp.Compare(d.Port, o.Port))
+	if c := d.Addr.Compare(o.Addr); c != 0 {
+		return c
+	}
+	return cmp.Compare(d.Port, o.Port)
 }
 
 // Destination is one real server.
@@ -285,26 +295,50 @@ func (d Destination) Key() DestKey { return DestKey{Addr: d.Addr, Port: d.Port} 
 type Table []Service
 
 // Sorted returns a copy of t with services and their destinations in key
-// order; Diff, String and the kernel reader all use this order.
+// order; Diff, String and the kernel reader all use this order. The copy
+// shares nothing with t.
 func (t Table) Sorted() Table {
+	// One array holds every service's destinations: two allocations
+	// for any table, not one per service.
+	all := make([]Destination, 0, countDests(t))
 	out := make(Table, len(t))
 	for i, s := range t {
-		s.Dests = slices.Clone(s.Dests)
-		slices.SortFunc(s.Dests, func(a, b Destination) int { return a.Key().compare(b.Key()) })
+		if s.Dests != nil { // nil stays nil, as with slices.Clone
+			start := len(all)
+			all = append(all, s.Dests...)
+			s.Dests = all[start:len(all):len(all)]
+		}
 		out[i] = s
 	}
-	slices.SortFunc(out, func(a, b Service) int { return a.Key.compare(b.Key) })
+	out.sortInPlace()
 	return out
 }
+
+// sortInPlace puts t's services and their destinations in key order,
+// modifying t and its Dests; it does no work on what is in order.
+func (t Table) sortInPlace() {
+	for _, s := range t {
+		if !slices.IsSortedFunc(s.Dests, compareDests) {
+			slices.SortFunc(s.Dests, compareDests)
+		}
+	}
+	if !slices.IsSortedFunc(t, compareServices) {
+		slices.SortFunc(t, compareServices)
+	}
+}
+
+func compareServices(a, b Service) int { return a.Key.compare(b.Key) }
+
+func compareDests(a, b Destination) int { return a.Key().compare(b.Key()) }
 
 // ordered returns t if it is in key order already (as Kernel.Read
 // returns it), else t.Sorted(). Callers must not modify the result.
 func (t Table) ordered() Table {
-	if !slices.IsSortedFunc(t, func(a, b Service) int { return a.Key.compare(b.Key) }) {
+	if !slices.IsSortedFunc(t, compareServices) {
 		return t.Sorted()
 	}
 	for _, s := range t {
-		if !slices.IsSortedFunc(s.Dests, func(a, b Destination) int { return a.Key().compare(b.Key()) }) {
+		if !slices.IsSortedFunc(s.Dests, compareDests) {
 			return t.Sorted()
 		}
 	}
@@ -316,7 +350,7 @@ func (t Table) ordered() Table {
 // destination.
 func (t Table) Validate() error {
 	var errs []error
-	seen := map[ServiceKey]bool{}
+	seen := make(map[ServiceKey]bool, len(t))
 	for _, s := range t {
 		if seen[s.Key] {
 			errs = append(errs, fmt.Errorf("virtual server %s: defined twice", s.Key))
@@ -367,15 +401,30 @@ func (s Service) validate() error {
 	if g := s.Persistence.Granularity; g < 0 || g > k.Family.bits() {
 		bad("persistence_granularity /%d out of range 0-%d", g, k.Family.bits())
 	}
-	dseen := map[DestKey]bool{}
-	for _, d := range s.Dests {
+	// Duplicates: a map only for long lists; most services have a
+	// handful of real servers, and a map each costs more than
+	// comparing them all (Validate runs on every sync).
+	var dseen map[DestKey]bool
+	if len(s.Dests) > 16 {
+		dseen = make(map[DestKey]bool, len(s.Dests))
+	}
+	for i, d := range s.Dests {
 		rs := func(format string, args ...any) {
 			bad("real server %s: "+format, append([]any{d.Key()}, args...)...)
 		}
-		if dseen[d.Key()] {
-			rs("defined twice")
+		if dseen != nil {
+			if dseen[d.Key()] {
+				rs("defined twice")
+			}
+			dseen[d.Key()] = true
+		} else {
+			for _, o := range s.Dests[:i] {
+				if o.Port == d.Port && o.Addr == d.Addr {
+					rs("defined twice")
+					break
+				}
+			}
 		}
-		dseen[d.Key()] = true
 		if !d.Addr.IsValid() {
 			rs("needs an address")
 			continue

@@ -84,70 +84,129 @@ func (o Op) Object() string {
 // delete and add. Both tables must be valid (Table.Validate).
 func Diff(desired, actual Table, owned map[ServiceKey]bool) []Op {
 	desired, actual = desired.ordered(), actual.ordered()
-	want := make(map[ServiceKey]bool, len(desired))
-	for _, s := range desired {
-		want[s.Key] = true
+	var ops []Op
+	if len(actual) == 0 {
+		// A sync from empty: room for every op without regrowing (a
+		// 10k×10 table makes 110,000).
+		ops = make([]Op, 0, len(desired)+countDests(desired))
 	}
-	have := make(map[ServiceKey]*Service, len(actual))
-	// Room for a sync from empty without regrowing: a 10k×10 table
-	// makes 110,000 ops.
-	size := len(desired)
-	for _, s := range desired {
-		size += len(s.Dests)
+	add := func(op Op) bool {
+		ops = append(ops, op)
+		return true
 	}
-	ops := make([]Op, 0, size)
-	for i := range actual {
-		s := &actual[i]
-		have[s.Key] = s
-		if !want[s.Key] && owned[s.Key] {
-			ops = append(ops, Op{Kind: DelService, Service: bare(*s)})
-		}
-	}
-	for _, s := range desired {
-		cur := have[s.Key]
-		if cur == nil {
-			ops = append(ops, Op{Kind: AddService, Service: bare(s)})
-			for _, d := range s.Dests {
-				ops = append(ops, Op{Kind: AddDest, Service: bare(s), Dest: d})
-			}
-			continue
-		}
-		if !sameSettings(s, *cur) {
-			ops = append(ops, Op{Kind: EditService, Service: bare(s)})
-		}
-		ops = append(ops, diffDests(s, cur.Dests)...)
-	}
+	diffOrdered(desired, actual, owned, add, add)
 	if len(ops) == 0 {
 		return nil
 	}
 	return ops
 }
 
-func diffDests(s Service, actual []Destination) []Op {
-	want := make(map[DestKey]Destination, len(s.Dests))
-	for _, d := range s.Dests {
-		want[d.Key()] = d
-	}
-	have := make(map[DestKey]Destination, len(actual))
-	var del, edit, add []Op
-	for _, d := range actual {
-		have[d.Key()] = d
-		if _, ok := want[d.Key()]; !ok {
-			del = append(del, Op{Kind: DelDest, Service: bare(s), Dest: d})
+// diffOrdered is Diff over tables already in key order (Table.ordered):
+// it passes the service ops to svc and the destination ops to dst, each
+// in Diff's order; the same function for both gets exactly Diff's ops.
+// A nil svc or dst skips those ops (the destination comparisons are not
+// even made). It stops, returning false, when svc or dst does. It walks
+// both tables side by side, with no maps: an unchanged table costs
+// comparisons and no allocation.
+func diffOrdered(desired, actual Table, owned map[ServiceKey]bool, svc, dst func(Op) bool) bool {
+	// Owned services no longer desired go first.
+	if len(owned) > 0 && svc != nil {
+		i := 0
+		for _, a := range actual {
+			for i < len(desired) && desired[i].Key.compare(a.Key) < 0 {
+				i++
+			}
+			if (i == len(desired) || desired[i].Key != a.Key) && owned[a.Key] {
+				if !svc(Op{Kind: DelService, Service: bare(a)}) {
+					return false
+				}
+			}
 		}
 	}
-	for _, d := range s.Dests {
-		cur, ok := have[d.Key()]
-		switch {
-		case !ok:
-			add = append(add, Op{Kind: AddDest, Service: bare(s), Dest: d})
-		case cur != d:
-			edit = append(edit, Op{Kind: EditDest, Service: bare(s), Dest: d})
+	j := 0
+	for i := range desired {
+		s := &desired[i]
+		for j < len(actual) && actual[j].Key.compare(s.Key) < 0 {
+			j++
+		}
+		if j == len(actual) || actual[j].Key != s.Key {
+			op := Op{Kind: AddService, Service: bare(*s)}
+			if svc != nil && !svc(op) {
+				return false
+			}
+			if dst != nil {
+				for _, d := range s.Dests {
+					op.Kind, op.Dest = AddDest, d
+					if !dst(op) {
+						return false
+					}
+				}
+			}
+			continue
+		}
+		cur := &actual[j]
+		if svc != nil && !sameSettings(s, cur) && !svc(Op{Kind: EditService, Service: bare(*s)}) {
+			return false
+		}
+		if dst != nil && !diffDests(s, cur.Dests, dst) {
+			return false
 		}
 	}
-	// Deletes first: a destination's slot (and its connections' weight)
-	// is gone before new ones join.
-	return slices.Concat(del, edit, add)
+	return true
+}
+
+// diffDests passes the destination ops of service s, whose kernel
+// destinations are actual, both in key order, to dst: deletes first (a
+// destination's slot, and its connections' weight, is gone before new
+// ones join), then edits, then adds. It returns false if dst did.
+func diffDests(s *Service, actual []Destination, dst func(Op) bool) bool {
+	if slices.Equal(s.Dests, actual) {
+		return true
+	}
+	for _, kind := range [...]OpKind{DelDest, EditDest, AddDest} {
+		i, j := 0, 0
+		for i < len(s.Dests) || j < len(actual) {
+			c := 0
+			switch {
+			case i == len(s.Dests):
+				c = 1
+			case j == len(actual):
+				c = -1
+			default:
+				c = s.Dests[i].Key().compare(actual[j].Key())
+			}
+			ok := true
+			switch {
+			case c > 0: // only in the kernel
+				if kind == DelDest {
+					ok = dst(Op{Kind: DelDest, Service: bare(*s), Dest: actual[j]})
+				}
+				j++
+			case c < 0: // only desired
+				if kind == AddDest {
+					ok = dst(Op{Kind: AddDest, Service: bare(*s), Dest: s.Dests[i]})
+				}
+				i++
+			default:
+				if kind == EditDest && s.Dests[i] != actual[j] {
+					ok = dst(Op{Kind: EditDest, Service: bare(*s), Dest: s.Dests[i]})
+				}
+				i, j = i+1, j+1
+			}
+			if !ok {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func countDests(t Table) int {
+	n := 0
+	for i := range t {
+		n += len(t[i].Dests)
+	}
+	return n
 }
 
 // bare returns the service without its destinations, as ops carry it.
@@ -159,7 +218,7 @@ func bare(s Service) Service {
 // sameSettings compares what EditService can change. Granularity equal
 // to the full address length is the same as 0, as the kernel stores both
 // as the full netmask.
-func sameSettings(a, b Service) bool {
+func sameSettings(a, b *Service) bool {
 	ga, gb := a.Persistence.Granularity, b.Persistence.Granularity
 	if full := a.Key.Family.bits(); ga == full {
 		ga = 0

@@ -1,6 +1,7 @@
 package ipvs
 
 import (
+	"context"
 	"flag"
 	"net/netip"
 	"os"
@@ -150,21 +151,105 @@ func bigTable(n, dests int) Table {
 // BenchmarkDiff10k measures the pure part of a sync of 10,000 services
 // with 10 real servers each. It runs on the host and, through TestVM
 // -vm.bench, in the VM: the ratio of the two is the emulation slowdown
-// to apply to BenchmarkKernelSync10k.
+// to apply to BenchmarkKernelSync. bigTable is not in key order, as a
+// configuration need not be; "sorted" variants start from key order.
 func BenchmarkDiff10k(b *testing.B) {
+	desired := bigTable(10000, 10)
+	sorted := desired.Sorted()
+	changed := desired.Sorted()
+	changed[5000].Dests[3].Weight = 99
+	for _, bc := range []struct {
+		name            string
+		desired, actual Table
+		want            int
+	}{
+		{"from-empty", desired, nil, 110000},
+		{"from-empty-sorted", sorted, nil, 110000},
+		{"unchanged", desired, sorted, 0},
+		{"unchanged-sorted", sorted, sorted, 0},
+		{"one-weight-sorted", changed, sorted, 1},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				if ops := Diff(bc.desired, bc.actual, nil); len(ops) != bc.want {
+					b.Fatalf("%d ops, want %d", len(ops), bc.want)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkValidate10k: Validate runs on every Reconcile and Update.
+func BenchmarkValidate10k(b *testing.B) {
+	desired := bigTable(10000, 10)
+	for b.Loop() {
+		if err := desired.Validate(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// encodingKernel is a BatchApplier that encodes every op as *Kernel
+// does and keeps nothing, over a fixed table for Read: the user-space
+// cost of a Reconciler pass without a kernel.
+type encodingKernel struct {
+	table Table
+	enc   encoder
+	ops   int
+}
+
+func (k *encodingKernel) Read(ctx context.Context) (Table, error) { return k.table, nil }
+
+func (k *encodingKernel) Apply(ctx context.Context, op Op) error {
+	_, err := k.ApplyBatch(ctx, []Op{op})
+	return err
+}
+
+func (k *encodingKernel) ApplyBatch(ctx context.Context, ops []Op) ([]error, error) {
+	errs := make([]error, len(ops))
+	for i, op := range ops {
+		if i%1024 == 0 {
+			k.enc.b = k.enc.b[:0]
+		}
+		errs[i] = k.enc.op(0x20, nlmFRequest, uint32(i), op)
+	}
+	k.ops += len(ops)
+	return errs, nil
+}
+
+// BenchmarkReconcile10k is the user-space part of BenchmarkKernelSync on
+// the host: validation, diff, encoding and the known state, with the
+// kernel replaced by encodingKernel.
+func BenchmarkReconcile10k(b *testing.B) {
 	desired := bigTable(10000, 10)
 	b.Run("from-empty", func(b *testing.B) {
 		for b.Loop() {
-			if ops := Diff(desired, nil, nil); len(ops) != 110000 {
-				b.Fatalf("%d ops", len(ops))
+			k := &encodingKernel{}
+			if n, err := NewReconciler(k, nil).Reconcile(b.Context(), desired); err != nil || n != 110000 || k.ops != n {
+				b.Fatalf("Reconcile = %d, %v (%d encoded); want 110000 ops", n, err, k.ops)
 			}
 		}
 	})
-	b.Run("unchanged", func(b *testing.B) {
-		actual := desired.Sorted()
+	b.Run("unchanged-reconcile", func(b *testing.B) {
+		k := &encodingKernel{table: desired.Sorted()}
+		r := NewReconciler(k, nil)
 		for b.Loop() {
-			if ops := Diff(desired, actual, nil); len(ops) != 0 {
-				b.Fatalf("%d ops", len(ops))
+			if n, err := r.Reconcile(b.Context(), desired); err != nil || n != 0 {
+				b.Fatalf("Reconcile = %d, %v; want 0 ops", n, err)
+			}
+		}
+	})
+	b.Run("one-weight-update", func(b *testing.B) {
+		k := &encodingKernel{}
+		r := NewReconciler(k, nil)
+		changed := desired.Sorted()
+		if _, err := r.Reconcile(b.Context(), changed); err != nil {
+			b.Fatal(err)
+		}
+		for i := 0; b.Loop(); i++ {
+			changed[0].Dests[0].Weight = 100 + i%2
+			if n, err := r.Update(b.Context(), changed); err != nil || n != 1 {
+				b.Fatalf("Update = %d, %v; want 1 op", n, err)
 			}
 		}
 	})

@@ -20,8 +20,9 @@
 //     kernel table, diffs and applies; Update diffs against the state the
 //     last successful pass left, so a weight change is one request rather
 //     than a dump of the whole table (10,000 services: seconds). When the
-//     KernelTable is a BatchApplier, the ops go in two batches: services
-//     first, then the destinations of those not refused.
+//     KernelTable is a BatchApplier, the ops go in two passes: services
+//     first, then the destinations of those not refused, diffed and sent
+//     4,096 at a time (a sync from empty never holds all its ops).
 //
 // See keepalived.conf(5), "LVS CONFIGURATION", and ipvsadm(8) for the
 // meaning of schedulers, flags, persistence and forwarding methods.

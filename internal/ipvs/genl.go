@@ -115,30 +115,71 @@ func (e *encoder) endNest(start int) {
 }
 
 func (e *encoder) attr(typ uint16, payload ...byte) {
-	e.b = binary.NativeEndian.AppendUint16(e.b, uint16(nlaHdrLen+len(payload)))
-	e.b = binary.NativeEndian.AppendUint16(e.b, typ)
+	e.hdr(typ, len(payload))
 	e.b = append(e.b, payload...)
-	for len(e.b)%4 != 0 {
+	e.pad()
+}
+
+// hdr appends an attribute header for an n-byte payload.
+func (e *encoder) hdr(typ uint16, n int) {
+	e.b = binary.NativeEndian.AppendUint32(e.b, uint32(nlaHdrLen+n)|uint32(typ)<<16)
+}
+
+// pad aligns the buffer to 4 bytes after an attribute.
+func (e *encoder) pad() {
+	switch len(e.b) % 4 {
+	case 1:
+		e.b = append(e.b, 0, 0, 0)
+	case 2:
+		e.b = append(e.b, 0, 0)
+	case 3:
 		e.b = append(e.b, 0)
 	}
 }
 
-func (e *encoder) u8(typ uint16, v uint8) { e.attr(typ, v) }
+func (e *encoder) u8(typ uint16, v uint8) {
+	e.hdr(typ, 1)
+	e.b = append(e.b, v, 0, 0, 0)
+}
 
 func (e *encoder) u16(typ uint16, v uint16) {
-	e.attr(typ, binary.NativeEndian.AppendUint16(nil, v)...)
+	e.hdr(typ, 2)
+	e.b = binary.NativeEndian.AppendUint16(e.b, v)
+	e.b = append(e.b, 0, 0)
 }
 
 func (e *encoder) be16(typ uint16, v uint16) {
-	e.attr(typ, byte(v>>8), byte(v))
+	e.hdr(typ, 2)
+	e.b = append(e.b, byte(v>>8), byte(v), 0, 0)
 }
 
 func (e *encoder) u32(typ uint16, v uint32) {
-	e.attr(typ, binary.NativeEndian.AppendUint32(nil, v)...)
+	e.hdr(typ, 4)
+	e.b = binary.NativeEndian.AppendUint32(e.b, v)
 }
 
 func (e *encoder) str(typ uint16, s string) {
-	e.attr(typ, append([]byte(s), 0)...)
+	e.hdr(typ, len(s)+1)
+	e.b = append(e.b, s...)
+	e.b = append(e.b, 0)
+	e.pad()
+}
+
+// addr appends an address: 4 bytes for IPv4, 16 for IPv6.
+func (e *encoder) addr(typ uint16, a netip.Addr) {
+	switch {
+	case !a.IsValid():
+		e.hdr(typ, 0)
+		return
+	case a.Is4():
+		b := a.As4()
+		e.hdr(typ, 4)
+		e.b = append(e.b, b[:]...)
+		return
+	}
+	b := a.As16()
+	e.hdr(typ, 16)
+	e.b = append(e.b, b[:]...)
 }
 
 // familyRequest appends CTRL_CMD_GETFAMILY for the IPVS family.
@@ -227,7 +268,7 @@ func (e *encoder) serviceKey(k ServiceKey) {
 		return
 	}
 	e.u16(svcAttrProtocol, uint16(k.Protocol))
-	e.attr(svcAttrAddr, k.Addr.AsSlice()...)
+	e.addr(svcAttrAddr, k.Addr)
 	e.be16(svcAttrPort, k.Port)
 }
 
@@ -253,7 +294,7 @@ func (e *encoder) serviceSettings(s Service) {
 }
 
 func (e *encoder) dest(d Destination, full bool) {
-	e.attr(destAttrAddr, d.Addr.AsSlice()...)
+	e.addr(destAttrAddr, d.Addr)
 	e.be16(destAttrPort, d.Port)
 	e.u16(destAttrAF, uint16(familyOf(d.Addr)))
 	if !full {
@@ -311,8 +352,11 @@ type message struct {
 }
 
 // splitMessages splits a received buffer into its netlink messages.
-func splitMessages(b []byte) ([]message, error) {
-	var msgs []message
+func splitMessages(b []byte) ([]message, error) { return appendMessages(nil, b) }
+
+// appendMessages appends the netlink messages of a received buffer to
+// msgs: the kernel reader reuses one slice for every datagram.
+func appendMessages(msgs []message, b []byte) ([]message, error) {
 	for len(b) > 0 {
 		if len(b) < nlmsgHdrLen {
 			return msgs, fmt.Errorf("netlink: %d trailing bytes", len(b))
@@ -346,31 +390,32 @@ func (m message) errno() error {
 }
 
 // attrs holds the payload of each attribute of one level by type; the
-// IPVS types are all below 32, later ones are ignored. An array, not a
-// map: Read decodes 110,000 of these for a big table.
-type attrs [32][]byte
+// IPVS types vigil reads are all below 16, later ones (statistics) are
+// ignored. An array on the caller's stack, not a map: Read decodes
+// 110,000 of these for a big table.
+type attrs [16][]byte
 
-func parseAttrs(b []byte) (*attrs, error) {
-	a := new(attrs)
+// parse fills a from the attributes in b; a must be zero.
+func (a *attrs) parse(b []byte) error {
 	for len(b) >= nlaHdrLen {
 		l := int(binary.NativeEndian.Uint16(b))
 		if l < nlaHdrLen || l > len(b) {
-			return nil, fmt.Errorf("netlink: attribute length %d of %d bytes", l, len(b))
+			return fmt.Errorf("netlink: attribute length %d of %d bytes", l, len(b))
 		}
 		if typ := binary.NativeEndian.Uint16(b[2:]) & nlaTypeMask; int(typ) < len(a) {
 			a[typ] = b[nlaHdrLen:l]
 		}
 		b = b[min(align4(l), len(b)):]
 	}
-	return a, nil
+	return nil
 }
 
-// genlAttrs parses the attributes of a generic netlink message.
-func (m message) genlAttrs() (*attrs, error) {
+// genlAttrs parses the attributes of a generic netlink message into a.
+func (m message) genlAttrs(a *attrs) error {
 	if len(m.data) < genlHdrLen {
-		return nil, errors.New("netlink: short generic netlink message")
+		return errors.New("netlink: short generic netlink message")
 	}
-	return parseAttrs(m.data[genlHdrLen:])
+	return a.parse(m.data[genlHdrLen:])
 }
 
 func (a *attrs) u8(typ uint16) uint8 {
@@ -426,8 +471,8 @@ func (a *attrs) addr(typ uint16, f Family) (netip.Addr, error) {
 
 // decodeFamilyID reads CTRL_ATTR_FAMILY_ID from a CTRL_CMD_NEWFAMILY reply.
 func decodeFamilyID(m message) (uint16, error) {
-	a, err := m.genlAttrs()
-	if err != nil {
+	var a attrs
+	if err := m.genlAttrs(&a); err != nil {
 		return 0, err
 	}
 	id := a.u16(ctrlAttrID)
@@ -440,12 +485,11 @@ func decodeFamilyID(m message) (uint16, error) {
 // decodeService reads a service message of a dump or get reply; its
 // Dests are empty.
 func decodeService(m message) (Service, error) {
-	top, err := m.genlAttrs()
-	if err != nil {
+	var top, a attrs
+	if err := m.genlAttrs(&top); err != nil {
 		return Service{}, err
 	}
-	a, err := parseAttrs(top[cmdAttrService])
-	if err != nil {
+	if err := a.parse(top[cmdAttrService]); err != nil {
 		return Service{}, err
 	}
 	f := Family(a.u16(svcAttrAF))
@@ -479,12 +523,11 @@ func decodeService(m message) (Service, error) {
 // decodeDest reads a destination message of a dump; svc is the family of
 // its service, used when the kernel sends no IPVS_DEST_ATTR_ADDR_FAMILY.
 func decodeDest(m message, svc Family) (Destination, error) {
-	top, err := m.genlAttrs()
-	if err != nil {
+	var top, a attrs
+	if err := m.genlAttrs(&top); err != nil {
 		return Destination{}, err
 	}
-	a, err := parseAttrs(top[cmdAttrDest])
-	if err != nil {
+	if err := a.parse(top[cmdAttrDest]); err != nil {
 		return Destination{}, err
 	}
 	f := svc

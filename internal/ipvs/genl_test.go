@@ -249,3 +249,22 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkEncodeOps encodes the 110,000 add ops of a 10,000 × 10 table
+// into batches as ApplyBatch does; it should not allocate.
+func BenchmarkEncodeOps(b *testing.B) {
+	ops := Diff(bigTable(10000, 10), nil, nil)
+	var e encoder
+	b.ReportAllocs()
+	for b.Loop() {
+		for i, op := range ops {
+			if i%batchOps == 0 {
+				e.b = e.b[:0]
+			}
+			if err := e.op(0x20, nlmFRequest, uint32(i), op); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(ops)), "ns/msg")
+}

@@ -37,6 +37,7 @@ type Kernel struct {
 	seq    uint32
 	enc    encoder
 	buf    []byte
+	msgs   []message // recv's, reused
 	// ackEach asks for an ack of every op rather than only of the last
 	// of a batch (errors come back either way); for measurements.
 	ackEach bool
@@ -221,7 +222,8 @@ func (k *Kernel) recv(flags int) ([]message, error) {
 		if rflags&unix.MSG_TRUNC != 0 {
 			return nil, fmt.Errorf("netlink receive: message larger than %d bytes", len(k.buf))
 		}
-		return splitMessages(k.buf[:n])
+		k.msgs, err = appendMessages(k.msgs[:0], k.buf[:n])
+		return k.msgs, err
 	}
 }
 
@@ -240,7 +242,8 @@ func (k *Kernel) Flush() error {
 
 // Read returns the current table, sorted: one dump of the services, then
 // one of each service's real servers (the kernel runs one dump at a time
-// per socket).
+// per socket, and IPVS_CMD_GET_DEST dumps the real servers of the one
+// service its request names).
 func (k *Kernel) Read(ctx context.Context) (Table, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -256,20 +259,35 @@ func (k *Kernel) Read(ctx context.Context) (Table, error) {
 	if err != nil {
 		return nil, fmt.Errorf("list virtual servers: %w", err)
 	}
+	// Every service's real servers go into one array, cut up at the
+	// end: a few allocations for the whole table, not some per service.
+	var all []Destination
+	ends := make([]int, len(t))
 	for i := range t {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if t[i].Dests, err = k.dests(t[i].Key); err != nil {
+		if all, err = k.appendDests(all, t[i].Key); err != nil {
 			return nil, fmt.Errorf("list real servers of virtual server %s: %w", t[i].Key, err)
 		}
+		ends[i] = len(all)
 	}
-	return t.Sorted(), nil
+	start := 0
+	for i, end := range ends {
+		if end > start {
+			t[i].Dests = all[start:end:end]
+		}
+		start = end
+	}
+	// t is Read's own: sorted in place (the kernel lists services in
+	// hash order, a service's real servers newest first).
+	t.sortInPlace()
+	return t, nil
 }
 
-// dests dumps the real servers of one service; none if it is missing.
-func (k *Kernel) dests(key ServiceKey) ([]Destination, error) {
-	var ds []Destination
+// appendDests dumps the real servers of one service and appends them to
+// ds; none if the service is missing.
+func (k *Kernel) appendDests(ds []Destination, key ServiceKey) ([]Destination, error) {
 	k.enc.b = k.enc.b[:0]
 	seq := k.nextSeq()
 	k.enc.serviceRequest(k.family, nlmFRequest|nlmFDump, seq, cmdGetDest, key)
@@ -301,7 +319,7 @@ func (k *Kernel) lookup(key ServiceKey) (Service, bool, error) {
 	if err != nil {
 		return Service{}, false, fmt.Errorf("get virtual server %s: %w", key, err)
 	}
-	s.Dests, err = k.dests(key)
+	s.Dests, err = k.appendDests(nil, key)
 	if err != nil {
 		return Service{}, false, fmt.Errorf("list real servers of virtual server %s: %w", key, err)
 	}
