@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
@@ -39,6 +41,14 @@ type Conn struct {
 	batch4 *ipv4.PacketConn
 	batch6 *ipv6.PacketConn
 	msgs   []ipv4.Message // ipv6.Message is the same type
+
+	// IPv4 fast path: recvmmsg and sendto as raw system calls on the
+	// socket, which unlike Go's ordinary syscalls do not wake the
+	// runtime's monitor thread at every call (a context switch each, the
+	// largest cost of a backup hearing a thousand adverts a second).
+	raw  syscall.RawConn
+	mm   []unix.Mmsghdr
+	iovs []unix.Iovec
 }
 
 // Batch geometry: an advert with 255 IPv6 addresses is 4,088 octets.
@@ -92,7 +102,7 @@ func ListenConn(ctx context.Context, cfg ConnConfig) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("VRRP socket %s on %s: %w", network, ifi.Name, err)
 	}
-	c := &Conn{cfg: cfg, ifi: ifi, src: src, ipc: pc.(*net.IPConn), buf: make([]byte, 65536)}
+	c := &Conn{cfg: cfg, ifi: ifi, src: src, ipc: pc.(*net.IPConn)}
 	c.msgs = make([]ipv4.Message, batchLen)
 	for i := range c.msgs {
 		c.msgs[i].Buffers = [][]byte{make([]byte, batchBufLen)}
@@ -139,6 +149,19 @@ func (c *Conn) setup4() error {
 	}
 	c.v4 = rc
 	c.batch4 = ipv4.NewPacketConn(c.ipc)
+	raw, err := c.ipc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	c.raw = raw
+	c.mm = make([]unix.Mmsghdr, len(c.msgs))
+	c.iovs = make([]unix.Iovec, len(c.msgs))
+	for i := range c.mm {
+		c.iovs[i].Base = &c.msgs[i].Buffers[0][0]
+		c.iovs[i].SetLen(len(c.msgs[i].Buffers[0]))
+		c.mm[i].Hdr.Iov = &c.iovs[i]
+		c.mm[i].Hdr.SetIovlen(1)
+	}
 	if err := rc.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true); err != nil {
 		return fmt.Errorf("IP_PKTINFO/IP_RECVTTL: %w", err)
 	}
@@ -223,6 +246,9 @@ func (c *Conn) ReadPacket(ctx context.Context) (Packet, error) {
 			<-fired // the deadline is set; let it land before the next read clears it
 		}
 	}()
+	if c.buf == nil {
+		c.buf = make([]byte, 65536) // ReadPacket's only: ReadBatch has its own
+	}
 	var p Packet
 	var err error
 	if c.v4 != nil {
@@ -267,7 +293,7 @@ func (c *Conn) ReadBatch(ctx context.Context, out []Packet) (int, error) {
 	var n int
 	var err error
 	if c.v4 != nil {
-		n, err = c.batch4.ReadBatch(ms, 0)
+		n, err = c.recvmmsg4(ms)
 	} else {
 		n, err = c.batch6.ReadBatch(ms, 0)
 	}
@@ -303,6 +329,71 @@ func (c *Conn) ReadBatch(ctx context.Context, out []Packet) (int, error) {
 		k++
 	}
 	return k, nil
+}
+
+// recvmmsg4 reads up to len(ms) datagrams into ms's buffers, waiting in
+// Go's poller while none is queued, and sets each one's N.
+func (c *Conn) recvmmsg4(ms []ipv4.Message) (int, error) {
+	var n int
+	var serr error
+	err := c.raw.Read(func(fd uintptr) bool {
+		r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&c.mm[0])), uintptr(len(ms)), unix.MSG_DONTWAIT, 0, 0)
+		switch e {
+		case 0:
+			n = int(r)
+		case unix.EAGAIN, unix.EINTR:
+			return false
+		default:
+			serr = os.NewSyscallError("recvmmsg", e)
+		}
+		return true
+	})
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		return 0, err
+	}
+	for i := range ms[:n] {
+		ms[i].N = min(int(c.mm[i].Len), len(ms[i].Buffers[0]))
+	}
+	return n, nil
+}
+
+// sendto4 sends a whole IPv4 datagram (IP_HDRINCL) to dst.
+func (c *Conn) sendto4(dgram []byte, dst netip.Addr) error {
+	sa := unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: dst.As4()}
+	var serr error
+	err := c.raw.Write(func(fd uintptr) bool {
+		_, _, e := unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&dgram[0])), uintptr(len(dgram)), 0,
+			uintptr(unsafe.Pointer(&sa)), unsafe.Sizeof(sa))
+		switch e {
+		case 0:
+		case unix.EAGAIN, unix.EINTR:
+			return false
+		default:
+			serr = os.NewSyscallError("sendto", e)
+		}
+		return true
+	})
+	if err == nil {
+		err = serr
+	}
+	return err
+}
+
+// header4 appends the IPv4 header of a VRRP datagram: TOS 0xc0, no
+// fragmentation flags, the checksum left for the kernel (IP_HDRINCL
+// always fills it in).
+func header4(b []byte, id uint16, ttl int, proto int, src, dst netip.Addr, payloadLen int) []byte {
+	total := ipv4.HeaderLen + payloadLen
+	s, d := src.As4(), dst.As4()
+	return append(b,
+		0x45, TOSNetworkControl, byte(total>>8), byte(total),
+		byte(id>>8), byte(id), 0, 0,
+		byte(ttl), byte(proto), 0, 0,
+		s[0], s[1], s[2], s[3],
+		d[0], d[1], d[2], d[3])
 }
 
 // packet4 takes a received IPv4 datagram apart: Linux raw sockets hand
@@ -396,18 +487,9 @@ func (c *Conn) WritePacket(payload []byte, dst netip.Addr) error {
 		if !dst.Is4() {
 			return fmt.Errorf("send VRRP on %s to %v: not an IPv4 address", c.ifi.Name, dst)
 		}
-		h := &ipv4.Header{
-			Version:  ipv4.Version,
-			Len:      ipv4.HeaderLen,
-			TOS:      TOSNetworkControl,
-			TotalLen: ipv4.HeaderLen + len(payload),
-			ID:       int(uint16(c.id.Add(1))),
-			TTL:      ttl,
-			Protocol: c.cfg.Protocol,
-			Src:      c.src.AsSlice(),
-			Dst:      dst.AsSlice(),
-		}
-		err = c.v4.WriteTo(h, payload, nil)
+		b := make([]byte, 0, ipv4.HeaderLen+len(payload))
+		b = header4(b, uint16(c.id.Add(1)), ttl, c.cfg.Protocol, c.src, dst, len(payload))
+		err = c.sendto4(append(b, payload...), dst)
 	} else {
 		if !dst.Is6() {
 			return fmt.Errorf("send VRRP on %s to %v: not an IPv6 address", c.ifi.Name, dst)
@@ -438,7 +520,11 @@ func (c *Conn) WriteDatagram(datagram []byte) error {
 	if h.TotalLen != len(datagram) || h.Len > len(datagram) {
 		return fmt.Errorf("send datagram on %s: total length %d in header, %d octets given", c.ifi.Name, h.TotalLen, len(datagram))
 	}
-	if err := c.v4.WriteTo(h, datagram[h.Len:], nil); err != nil {
+	dst, ok := netip.AddrFromSlice(h.Dst.To4())
+	if !ok {
+		return fmt.Errorf("send datagram on %s: destination %v is not IPv4", c.ifi.Name, h.Dst)
+	}
+	if err := c.sendto4(datagram, dst); err != nil {
 		return fmt.Errorf("send datagram on %s from %v to %v: %w", c.ifi.Name, h.Src, h.Dst, err)
 	}
 	return nil
