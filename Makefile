@@ -37,8 +37,10 @@ test-short:
 
 # Benchmarks against keepalived 2.2.7 (root: namespace labs, qemu): each one
 # BENCHCOUNT times, medians in bench/results.md, chart bench/failover.png,
-# raw go test output in bench/raw/. About 21 minutes on 2 cores.
-# BENCHFLAGS=-vm=false skips the VM; BENCHFLAGS='-only scale' reruns one step.
+# raw go test output in bench/raw/. About 26 minutes on 2 cores.
+# BENCHFLAGS=-vm=false skips the VM steps (IPVS sync and health checkers next
+# to keepalived); BENCHFLAGS='-only scale' reruns one step;
+# BENCHFLAGS='-reuse -raw bench/raw -out /tmp/dry' re-renders without running anything.
 BENCHCOUNT ?= 3
 BENCHFLAGS ?=
 bench: deps build

@@ -91,6 +91,11 @@ func TestRowMet(t *testing.T) {
 		{"value met", Row{Vigil: m(150), Target: Target{MaxValue, 200}}, "yes"},
 		{"value missed", Row{Vigil: m(250), Target: Target{MaxValue, 200}}, "**no**"},
 		{"value not measured", Row{Target: Target{MaxValue, 200}}, "not measured"},
+		{"value at the bound", Row{Vigil: m(200), Target: Target{MaxValue, 200}}, "yes"},
+		{"strict bound met", Row{Vigil: m(49.9), Target: Target{BelowValue, 50}}, "yes"},
+		{"strict bound reached", Row{Vigil: m(50), Target: Target{BelowValue, 50}}, "**no**"},
+		{"strict bound missed", Row{Vigil: m(212.2), Keepalived: m(95.4), Target: Target{BelowValue, 50}}, "**no**"},
+		{"strict bound not measured", Row{Keepalived: m(20), Target: Target{BelowValue, 50}}, "not measured"},
 		{"no target", Row{Vigil: m(1)}, "—"},
 	} {
 		if got := tc.row.Met(); got != tc.want {
@@ -106,6 +111,7 @@ func TestWriteTable(t *testing.T) {
 		{Metric: "parse", Unit: "ms", Vigil: Measure{95.1234, 1}, Target: Target{MaxValue, 200}},
 		{Metric: "sync", Unit: "s", Target: Target{MaxValue, 2}, Note: "the VM did not boot"},
 		{Metric: "lateness", Unit: "ms", Vigil: Measure{0.01234, 2}},
+		{Metric: "jitter", Unit: "ms", Vigil: Measure{23.34, 1}, Keepalived: Measure{211.5, 1}, Target: Target{BelowValue, 50}},
 	}
 	var b strings.Builder
 	if err := WriteTable(&b, rows); err != nil {

@@ -39,6 +39,10 @@ const (
 	// MaxValue: vigil's value must not exceed Target.Value (in the
 	// row's unit).
 	MaxValue
+	// BelowValue: vigil's value must be strictly less than
+	// Target.Value (in the row's unit), for targets an issue states
+	// with "<".
+	BelowValue
 )
 
 // Target is the goal a Row is checked against.
@@ -54,6 +58,8 @@ func (t Target) String(unit string) string {
 		return "≤ " + strconv.FormatFloat(t.Value, 'g', -1, 64) + "× keepalived"
 	case MaxValue:
 		return "≤ " + strconv.FormatFloat(t.Value, 'g', -1, 64) + " " + unit
+	case BelowValue:
+		return "< " + strconv.FormatFloat(t.Value, 'g', -1, 64) + " " + unit
 	}
 	return "—"
 }
@@ -92,9 +98,12 @@ func (r Row) Met() string {
 			return "not measured"
 		}
 		return yesNo(q <= r.Target.Value)
-	case MaxValue:
+	case MaxValue, BelowValue:
 		if !r.Vigil.Measured() {
 			return "not measured"
+		}
+		if r.Target.Kind == BelowValue {
+			return yesNo(r.Vigil.V < r.Target.Value)
 		}
 		return yesNo(r.Vigil.V <= r.Target.Value)
 	}
