@@ -48,7 +48,8 @@ func (m *mux) attach(vrid uint8) (*muxConn, error) {
 		return nil, fmt.Errorf("VRID %d is already running on this interface", vrid)
 	}
 	// A VRID gets one advert per interval from each router; 16 covers
-	// bursts while the instance is busy performing actions.
+	// bursts while the instance is busy performing actions. Feed drops
+	// the channel: an instance fed by an Engine never reads it.
 	c := &muxConn{m: m, vrid: vrid, ch: make(chan vrrp.Packet, 16), gone: make(chan struct{})}
 	m.subs[vrid] = c
 	if m.cancel == nil {
@@ -194,7 +195,7 @@ func (c *muxConn) deliver(p vrrp.Packet, fed []fedPacket) []fedPacket {
 		return append(fed, fedPacket{c.sink, p})
 	}
 	select {
-	case c.ch <- p:
+	case c.ch <- p: // a nil ch (nobody reads yet) takes nothing
 	default:
 		c.Overflow.Add(1)
 	}
@@ -204,7 +205,7 @@ func (c *muxConn) deliver(p vrrp.Packet, fed []fedPacket) []fedPacket {
 // ReadPacket implements vrrp.PacketConn.
 func (c *muxConn) ReadPacket(ctx context.Context) (vrrp.Packet, error) {
 	select {
-	case p := <-c.ch:
+	case p := <-c.channel():
 		return p, nil
 	case <-ctx.Done():
 		return vrrp.Packet{}, ctx.Err()
@@ -223,13 +224,26 @@ func (c *muxConn) Feed(deliver func(vrrp.Packet), fail func(error)) {
 	c.m.mu.Lock()
 	defer c.m.mu.Unlock()
 	c.sink, c.fail = deliver, fail
+	if deliver != nil {
+		// Packets queued before the engine took over are dropped: the
+		// instance had not started, and a lost advert is what VRRP is
+		// built to survive.
+		c.ch = nil
+	}
 	if fail != nil && c.m.err != nil {
 		fail(c.m.err)
 	}
 }
 
 // Packets implements vrrp.PacketStream.
-func (c *muxConn) Packets() <-chan vrrp.Packet { return c.ch }
+func (c *muxConn) Packets() <-chan vrrp.Packet { return c.channel() }
+
+// channel returns the instance's packet channel (nil once fed).
+func (c *muxConn) channel() chan vrrp.Packet {
+	c.m.mu.Lock()
+	defer c.m.mu.Unlock()
+	return c.ch
+}
 
 // Failed implements vrrp.PacketStream.
 func (c *muxConn) Failed() <-chan struct{} { return c.gone }
