@@ -49,6 +49,10 @@ type Conn struct {
 	raw  syscall.RawConn
 	mm   []unix.Mmsghdr
 	iovs []unix.Iovec
+	// ReadBatch's cancellation: the context watched and how to stop
+	// watching it.
+	watched context.Context
+	unwatch func() bool
 }
 
 // Batch geometry: an advert with 255 IPv6 addresses is 4,088 octets.
@@ -267,7 +271,7 @@ func (c *Conn) ReadPacket(ctx context.Context) (Packet, error) {
 }
 
 // ReadBatch blocks until at least one packet arrives, ctx is done or the
-// Conn is closed, then fills out with every packet already queued on the
+// Conn is closed (calls must not overlap, nor overlap ReadPacket), then fills out with every packet already queued on the
 // socket, up to len(out), in one recvmmsg call. The packets' slices are
 // fresh (one allocation per batch) and the caller may keep them. A
 // datagram longer than the batch buffer arrives truncated, and fails
@@ -276,19 +280,18 @@ func (c *Conn) ReadBatch(ctx context.Context, out []Packet) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	if err := c.ipc.SetReadDeadline(time.Time{}); err != nil {
-		return 0, fmt.Errorf("read VRRP on %s: %w", c.ifi.Name, err)
-	}
-	fired := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		_ = c.ipc.SetReadDeadline(time.Unix(1, 0))
-		close(fired)
-	})
-	defer func() {
-		if !stop() {
-			<-fired
+	if ctx != c.watched {
+		// One watch per context, not per call: a reader loops on the
+		// same one. Its end moves the read deadline into the past.
+		if c.unwatch != nil {
+			c.unwatch()
 		}
-	}()
+		if err := c.ipc.SetReadDeadline(time.Time{}); err != nil {
+			return 0, fmt.Errorf("read VRRP on %s: %w", c.ifi.Name, err)
+		}
+		c.watched = ctx
+		c.unwatch = context.AfterFunc(ctx, func() { _ = c.ipc.SetReadDeadline(time.Unix(1, 0)) })
+	}
 	ms := c.msgs[:min(len(out), len(c.msgs))]
 	var n int
 	var err error

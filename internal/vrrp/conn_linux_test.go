@@ -243,6 +243,39 @@ func TestConnReadCancel(t *testing.T) {
 	if string(p.Payload) != "not vrrp but bytes" {
 		t.Errorf("payload %q", p.Payload)
 	}
+
+	// ReadBatch likewise, with a context it already watches: the second
+	// batch read blocks on the same context and its cancel ends it.
+	ctx3, cancel3 := context.WithCancel(context.Background())
+	if err := c1.WritePacket([]byte("batch one"), GroupIPv4); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]Packet, 4)
+	if n, err := c2.ReadBatch(ctx3, buf); err != nil || n != 1 || string(buf[0].Payload) != "batch one" {
+		t.Fatalf("ReadBatch = %d, %v (%q), want the one packet", n, err, buf[0].Payload)
+	}
+	go func() {
+		_, err := c2.ReadBatch(ctx3, buf)
+		errc <- err
+	}()
+	time.Sleep(50 * time.Millisecond) // let it block
+	cancel3()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("ReadBatch after cancel = %v, want context.Canceled", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ReadBatch still blocked 5 s after cancel")
+	}
+	if err := c1.WritePacket([]byte("batch two"), GroupIPv4); err != nil {
+		t.Fatal(err)
+	}
+	ctx4, cancel4 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel4()
+	if n, err := c2.ReadBatch(ctx4, buf); err != nil || n != 1 || string(buf[0].Payload) != "batch two" {
+		t.Fatalf("ReadBatch with a new context after a cancelled one = %d, %v", n, err)
+	}
 }
 
 // TestListenConnErrors checks that bad configs fail with errors naming

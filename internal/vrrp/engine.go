@@ -1,7 +1,6 @@
 package vrrp
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -36,7 +35,11 @@ type Engine struct {
 	all   map[*GroupRunner]*engineGroup
 	timer *time.Timer // runs fire; armed for armed
 	armed time.Time   // zero: stopped
+	due   []*engineGroup
 }
+
+// maxEarly bounds earlySlack, and so how far ahead fire looks.
+const maxEarly = 5 * time.Millisecond
 
 // engineGroup is a GroupRunner in an Engine.
 type engineGroup struct {
@@ -206,7 +209,7 @@ func (e *Engine) endLocked(eg *engineGroup) {
 	g := eg.g
 	eg.stopped = true
 	if eg.index >= 0 {
-		heap.Remove(&e.heap, eg.index)
+		e.heap.remove(eg.index)
 	}
 	delete(e.all, g)
 	g.shutdown(eg.ctx)
@@ -229,18 +232,29 @@ func (eg *engineGroup) finish(err error) {
 	}
 }
 
-// fire steps every group whose Deadline has come: groups due at the same
-// moment (instances started together) in one pass. A pass makes at most
-// one step per group, so that a deadline still due after its step
+// fire steps every group whose Deadline has come, and the masters due
+// within their earlySlack, each once: a deadline still due after its step
 // (catching up) is served by the next pass.
 func (e *Engine) fire() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.armed = time.Time{}
 	now := e.now()
-	for n := len(e.heap); n > 0 && len(e.heap) > 0 && !e.heap[0].due.After(now); n-- {
-		eg := e.heap[0]
-		eg.g.step(eg.ctx, -1, Timeout{})
+	e.due = e.heap.within(e.due[:0], 0, now.Add(maxEarly).UnixNano())
+	for i, eg := range e.due {
+		e.due[i] = nil
+		if eg.stopped {
+			continue
+		}
+		var ev Timeout
+		if eg.due.After(now) {
+			s := eg.g.earlySlack()
+			if eg.due.Sub(now) > s {
+				continue
+			}
+			ev.Early = s
+		}
+		eg.g.step(eg.ctx, -1, ev)
 		e.reschedule(eg)
 	}
 	e.rearm()
@@ -272,12 +286,12 @@ func (e *Engine) reschedule(eg *engineGroup) {
 	eg.due, eg.key = d, d.UnixNano()
 	switch {
 	case d.IsZero() && eg.index >= 0:
-		heap.Remove(&e.heap, eg.index)
+		e.heap.remove(eg.index)
 	case d.IsZero():
 	case eg.index >= 0:
-		heap.Fix(&e.heap, eg.index)
+		e.heap.fix(eg.index)
 	default:
-		heap.Push(&e.heap, eg)
+		e.heap.push(eg)
 	}
 }
 
@@ -313,25 +327,84 @@ func readInto(ctx context.Context, c PacketConn, deliver func(Packet), fail func
 	}
 }
 
-// groupHeap orders groups by due time.
+// within appends the groups of the subtree at i due at or before limit
+// (UnixNano): a heap's children are never due before their parent.
+func (h groupHeap) within(out []*engineGroup, i int, limit int64) []*engineGroup {
+	if i >= len(h) || h[i].key > limit {
+		return out
+	}
+	out = append(out, h[i])
+	out = h.within(out, 2*i+1, limit)
+	return h.within(out, 2*i+2, limit)
+}
+
+// groupHeap is a binary min-heap of groups by due time (key), each
+// knowing its index; typed rather than container/heap, whose interface
+// calls cost a backup that moves its deadline at every advert.
 type groupHeap []*engineGroup
 
-func (h groupHeap) Len() int           { return len(h) }
-func (h groupHeap) Less(i, j int) bool { return h[i].key < h[j].key }
-func (h groupHeap) Swap(i, j int) {
+func (h groupHeap) swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
 	h[i].index, h[j].index = i, j
 }
-func (h *groupHeap) Push(x any) {
-	eg := x.(*engineGroup)
+
+func (h groupHeap) up(i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if h[p].key <= h[i].key {
+			return
+		}
+		h.swap(i, p)
+		i = p
+	}
+}
+
+// down sinks i and reports whether it moved.
+func (h groupHeap) down(i int) bool {
+	i0 := i
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			break
+		}
+		c := l
+		if r := l + 1; r < len(h) && h[r].key < h[l].key {
+			c = r
+		}
+		if h[i].key <= h[c].key {
+			break
+		}
+		h.swap(i, c)
+		i = c
+	}
+	return i > i0
+}
+
+func (h *groupHeap) push(eg *engineGroup) {
 	eg.index = len(*h)
 	*h = append(*h, eg)
+	h.up(eg.index)
 }
-func (h *groupHeap) Pop() any {
+
+func (h *groupHeap) remove(i int) {
 	old := *h
-	eg := old[len(old)-1]
-	old[len(old)-1] = nil
+	n := len(old) - 1
+	eg := old[i]
+	if i != n {
+		old.swap(i, n)
+	}
+	old[n] = nil
+	*h = old[:n]
+	if i != n {
+		if !h.down(i) {
+			h.up(i)
+		}
+	}
 	eg.index = -1
-	*h = old[:len(old)-1]
-	return eg
+}
+
+func (h groupHeap) fix(i int) {
+	if !h.down(i) {
+		h.up(i)
+	}
 }

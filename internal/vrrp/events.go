@@ -1,5 +1,7 @@
 package vrrp
 
+import "time"
+
 import "net/netip"
 
 // Event is an input to Instance.Step. The set is sealed: only the types in
@@ -22,7 +24,13 @@ type AdvertRecv struct {
 // Timeout tells the instance that its Deadline has passed. The runner
 // sends it whenever now >= Deadline(); a Timeout that finds nothing due is
 // a no-op, so spurious wake-ups are harmless.
-type Timeout struct{}
+type Timeout struct {
+	// Early lets a MASTER's timers (adverts, gratuitous ARP repeats)
+	// that fall due within Early fire now, and be re-armed from now: the
+	// Engine uses it to send the adverts of many instances together. A
+	// backup's Master_Down_Timer never fires early.
+	Early time.Duration
+}
 
 // TrackChange reports the combined state of the instance's tracked objects
 // (track_interface, track_script, track_file, track_process, track_bfd).

@@ -153,6 +153,20 @@ func (g *GroupRunner) shutdown(ctx context.Context) {
 	g.step(sctx, -1, Shutdown{})
 }
 
+// earlySlack is how much earlier than its deadline the Engine may step
+// the group (Timeout.Early) when it is awake anyway for another: 1/200 of
+// advert_int, at most maxEarly (5 ms at 1 s), for a lone MASTER, whose
+// deadlines only send adverts and gratuitous ARPs; none for a backup,
+// whose deadline declares the master down, nor for a sync group. Adverts
+// sent together once are re-armed together, so a thousand masters settle
+// into a few bursts a second instead of a wake-up each.
+func (g *GroupRunner) earlySlack() time.Duration {
+	if g.sg != nil || g.members[0].in.State() != StateMaster {
+		return 0
+	}
+	return min(g.members[0].cfg.Instance.AdvertInterval/200, maxEarly)
+}
+
 func (g *GroupRunner) deadline() time.Time {
 	if g.sg != nil {
 		return g.sg.Deadline()

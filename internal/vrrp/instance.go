@@ -380,7 +380,7 @@ func (in *Instance) Step(now time.Time, ev Event) []Action {
 	case AdvertRecv:
 		return in.recv(now, ev)
 	case Timeout:
-		return in.timeout(now)
+		return in.timeout(now, ev.Early)
 	case TrackChange:
 		return in.track(now, ev)
 	case Shutdown:
@@ -534,13 +534,18 @@ func (in *Instance) announce(acts []Action, repeat int) []Action {
 }
 
 // timeout fires every timer that is due at now, earliest first.
-func (in *Instance) timeout(now time.Time) []Action {
+func (in *Instance) timeout(now time.Time, early time.Duration) []Action {
 	var acts []Action
 	// Each pass fires one timer and either clears it or moves it past
-	// now (every interval is positive), so the loop ends.
+	// now (every interval is positive), so the loop ends; early is kept
+	// below the shortest interval (advert_int / 200 from the Engine).
 	for {
 		d := in.Deadline()
-		if d.IsZero() || d.After(now) {
+		limit := now
+		if in.state == StateMaster && early > 0 && early < in.cfg.AdvertInterval {
+			limit = now.Add(early)
+		}
+		if d.IsZero() || d.After(limit) {
 			break
 		}
 		acts = append(acts, in.fire(now, d)...)
