@@ -284,6 +284,8 @@ func scaleRun(b *testing.B, l *scaleLab, daemon string) {
 				continue
 			}
 			b.ReportMetric(m["go_memstats_heap_inuse_bytes"]/(1<<20), side.name+"-heap-MB")
+			b.ReportMetric(m["go_memstats_heap_alloc_bytes"]/(1<<20), side.name+"-live-MB")
+			b.ReportMetric(m["go_memstats_sys_bytes"]/(1<<20), side.name+"-go-sys-MB")
 			b.ReportMetric(m["go_memstats_stack_inuse_bytes"]/(1<<20), side.name+"-stack-MB")
 			b.ReportMetric(m["go_goroutines"], side.name+"-goroutines")
 		}
