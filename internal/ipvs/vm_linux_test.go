@@ -2,6 +2,7 @@ package ipvs
 
 import (
 	"flag"
+	"fmt"
 	"os/exec"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 var (
 	vmBench = flag.String("vm.bench", "", "run the benchmarks matching this regexp inside the VM (TestVM)")
 	vmMem   = flag.Int("vm.mem", 0, "guest memory in MB for TestVM (default 512, 1024 with -vm.bench)")
+	vmCount = flag.Int("vm.count", 1, "with -vm.bench: runs of each benchmark inside the VM (go test -count), for medians")
 )
 
 // vmModules are loaded before the kernel tests: ip_vs, every scheduler
@@ -41,8 +43,8 @@ func TestVM(t *testing.T) {
 	}
 	if *vmBench != "" {
 		g.Bench = *vmBench
-		g.Args = []string{"-test.benchtime=1x", "-test.benchmem"}
-		g.Timeout = 10 * time.Minute
+		g.Args = []string{"-test.benchtime=1x", "-test.benchmem", fmt.Sprintf("-test.count=%d", max(*vmCount, 1))}
+		g.Timeout = time.Duration(10*max(*vmCount, 1)) * time.Minute
 		if g.MemoryMB == 0 {
 			g.MemoryMB = 1024
 		}
