@@ -82,7 +82,7 @@ func steps(o options) []step {
 	}
 	if o.vm {
 		s = append(s,
-			step{name: "ipvs-vm", once: true, args: []string{"-run", "^TestVM$", "-v", "-count", "1", "-timeout", "60m", "./internal/ipvs", "-args", "-vm.count=3", "-vm.bench=^(BenchmarkKernelSync|BenchmarkKernelSyncVsKeepalived|BenchmarkDiff10k)$"}},
+			step{name: "ipvs-vm", once: true, args: []string{"-run", "^TestVM$", "-v", "-count", "1", "-timeout", "60m", "./internal/ipvs", "-args", "-vm.boots=3", "-vm.bench=^(BenchmarkKernelSync|BenchmarkKernelSyncVsKeepalived|BenchmarkDiff10k)$"}},
 			// keepalived's checker process needs ip_vs, which only the
 			// VM has: the side-by-side checker comparison runs there.
 			step{name: "check-vm", once: true, args: []string{"-run", "^TestVM$", "-v", "-count", "1", "-timeout", "60m", "./internal/lvs", "-args", "-vm.bench=" + checkVMBench()}},
