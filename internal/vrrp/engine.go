@@ -51,7 +51,7 @@ type engineGroup struct {
 	readers sync.WaitGroup // for members whose Conn is not a PacketFeed
 	stopped bool           // ended; later packets and events are ignored
 	due     time.Time      // zero: no deadline
-	key     int64          // due.UnixNano(), the heap's order
+	key     int64          // the heap's order: due.UnixNano(), or earlier (see reschedule)
 	index   int            // in the heap, -1 if not in it
 }
 
@@ -269,6 +269,12 @@ func (e *Engine) rearm() {
 		}
 		return
 	}
+	// Keys that lag their deadline (reschedule's lazy moves) are settled
+	// when they reach the top, so that the timer is set for a real one.
+	for e.heap[0].key < e.heap[0].due.UnixNano() {
+		e.heap[0].key = e.heap[0].due.UnixNano()
+		e.heap.down(0)
+	}
 	d := e.heap[0].due
 	if d.Equal(e.armed) {
 		return
@@ -281,6 +287,14 @@ func (e *Engine) rearm() {
 func (e *Engine) reschedule(eg *engineGroup) {
 	d := eg.g.deadline()
 	if eg.index >= 0 && d.Equal(eg.due) {
+		return
+	}
+	if eg.index > 0 && d.After(eg.due) {
+		// Later, as at every advert a backup hears: the heap key stays
+		// where it was, an earlier and so safe bound, and is settled
+		// only if it reaches the top (rearm). Sinking the group through
+		// the heap at every advert would cost more.
+		eg.due = d
 		return
 	}
 	eg.due, eg.key = d, d.UnixNano()

@@ -136,3 +136,42 @@ func TestGroupHeap(t *testing.T) {
 		h.remove(0)
 	}
 }
+
+// A backup that keeps hearing its master while another group holds the
+// top of the engine's timer heap (its heap key lags, see reschedule)
+// still declares the master down exactly Master_Down_Interval after the
+// last advert, and not before.
+func TestEngineBackupDeadlineWithLaggingKey(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		a := newRunnerRig(t, 3, 255, 0) // master: heap top once a second
+		b := newRunnerRig(t, 3, 100, 0)
+		e := NewEngine(nil)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- e.Run(ctx) }()
+		for _, rig := range []*runnerRig{a, b} {
+			if err := e.Start(rig.r.Loop(), nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(250 * time.Millisecond)
+		var last time.Time
+		for range 6 {
+			b.conn.in <- peerAdvert(t, 3, 200, 0)
+			synctest.Wait()
+			last = time.Now()
+			time.Sleep(700 * time.Millisecond)
+		}
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
+		bs := b.conn.adverts()
+		if len(bs) == 0 {
+			t.Fatal("b never became master after its master went quiet")
+		}
+		if want := last.Add(3609375 * time.Microsecond); !bs[0].At.Equal(want) {
+			t.Errorf("b became master %v after the last advert, want exactly %v", bs[0].At.Sub(last), want.Sub(last))
+		}
+		cancel()
+		<-done
+	})
+}
