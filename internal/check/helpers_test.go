@@ -36,7 +36,10 @@ func x509NewPool() *x509.CertPool { return x509.NewCertPool() }
 
 // tinyBacklogListener listens on loopback with a backlog of 0 and never
 // accepts, so once its queue is full further SYNs go unanswered.
-func tinyBacklogListener(t *testing.T) netip.AddrPort {
+func tinyBacklogListener(t *testing.T) netip.AddrPort { return rawListener(t, 0) }
+
+// rawListener listens on a loopback port with backlog and never accepts.
+func rawListener(t *testing.T, backlog int) netip.AddrPort {
 	t.Helper()
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -46,7 +49,7 @@ func tinyBacklogListener(t *testing.T) netip.AddrPort {
 	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := unix.Listen(fd, 0); err != nil {
+	if err := unix.Listen(fd, backlog); err != nil {
 		t.Fatal(err)
 	}
 	sa, err := unix.Getsockname(fd)

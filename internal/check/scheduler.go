@@ -330,26 +330,42 @@ func sameWeight(a, b *int) bool {
 	return *a == *b
 }
 
-// dueHeap orders entries by due time.
-type dueHeap []*entry
+// timed is what the schedulers' timer heaps order: entries of the worker
+// pool and targets of the TCP loop.
+type timed interface {
+	dueTime() time.Time
+	setIndex(int)
+}
 
-func (h dueHeap) Len() int           { return len(h) }
-func (h dueHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
-func (h dueHeap) Swap(i, j int) {
+// timeHeap is a container/heap of timed items by due time; each item
+// knows its index (-1 once popped).
+type timeHeap[T timed] []T
+
+func (h timeHeap[T]) Len() int           { return len(h) }
+func (h timeHeap[T]) Less(i, j int) bool { return h[i].dueTime().Before(h[j].dueTime()) }
+func (h timeHeap[T]) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
-	h[i].index = i
-	h[j].index = j
+	h[i].setIndex(i)
+	h[j].setIndex(j)
 }
-func (h *dueHeap) Push(x any) {
-	e := x.(*entry)
-	e.index = len(*h)
-	*h = append(*h, e)
+func (h *timeHeap[T]) Push(x any) {
+	t := x.(T)
+	t.setIndex(len(*h))
+	*h = append(*h, t)
 }
-func (h *dueHeap) Pop() any {
+func (h *timeHeap[T]) Pop() any {
 	old := *h
-	e := old[len(old)-1]
-	old[len(old)-1] = nil
-	e.index = -1
-	*h = old[:len(old)-1]
-	return e
+	n := len(old) - 1
+	t := old[n]
+	var zero T
+	old[n] = zero
+	t.setIndex(-1)
+	*h = old[:n]
+	return t
 }
+
+// dueHeap orders the worker pool's entries by due time.
+type dueHeap = timeHeap[*entry]
+
+func (e *entry) dueTime() time.Time { return e.due }
+func (e *entry) setIndex(i int)     { e.index = i }

@@ -400,25 +400,8 @@ func putPort(p *uint16, port uint16) {
 	b[0], b[1] = byte(port>>8), byte(port)
 }
 
-// tcpHeap orders targets by due time.
-type tcpHeap []*tcpTarget
+// tcpHeap orders the loop's targets by due time.
+type tcpHeap = timeHeap[*tcpTarget]
 
-func (h tcpHeap) Len() int           { return len(h) }
-func (h tcpHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
-func (h tcpHeap) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].index = i
-	h[j].index = j
-}
-func (h *tcpHeap) Push(x any) {
-	t := x.(*tcpTarget)
-	t.index = len(*h)
-	*h = append(*h, t)
-}
-func (h *tcpHeap) Pop() any {
-	old := *h
-	t := old[len(old)-1]
-	old[len(old)-1] = nil
-	*h = old[:len(old)-1]
-	return t
-}
+func (t *tcpTarget) dueTime() time.Time { return t.due }
+func (t *tcpTarget) setIndex(i int)     { t.index = i }

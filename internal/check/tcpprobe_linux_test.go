@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"golang.org/x/sys/unix"
 
 	"github.com/vigil-ha/vigil/internal/check/checktest"
 )
@@ -288,25 +287,7 @@ func openFDs(t *testing.T) int {
 
 // listenNoAccept listens on loopback with a large backlog and never
 // accepts: connects complete without any descriptor in this process.
-func listenNoAccept(t *testing.T) netip.AddrPort {
-	t.Helper()
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { unix.Close(fd) })
-	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Listen(fd, 4096); err != nil {
-		t.Fatal(err)
-	}
-	sa, err := unix.Getsockname(fd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(sa.(*unix.SockaddrInet4).Port))
-}
+func listenNoAccept(t *testing.T) netip.AddrPort { return rawListener(t, 4096) }
 
 // TestSchedulerTCPLoopStopClosesEverything: cancelling Run while connects
 // are in flight closes every socket and the loop's own descriptors, and
