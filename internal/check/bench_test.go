@@ -1,7 +1,6 @@
 package check
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -17,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vigil-ha/vigil/internal/check/checktest"
 )
 
 // probeLog notes when each probe of one target started and ended. The
@@ -182,30 +182,9 @@ type benchListeners struct {
 // benchmark ends.
 func startBenchListeners(b *testing.B, n int) *benchListeners {
 	b.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd := exec.Command(exe, "-test.run=^TestBenchListenerProcess$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", envBenchListeners, n))
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatalf("start listener process: %v", err)
-	}
-	b.Cleanup(func() {
-		in.Close() // EOF: the listener process exits
-		_ = cmd.Wait()
-	})
-	lp := &benchListeners{pid: cmd.Process.Pid}
-	sc := bufio.NewScanner(out)
+	c := checktest.StartChild(b, "TestBenchListenerProcess", fmt.Sprintf("%s=%d", envBenchListeners, n))
+	lp := &benchListeners{pid: c.Pid}
+	sc := c.Out
 	for len(lp.addrs) < n && sc.Scan() {
 		if a, ok := strings.CutPrefix(sc.Text(), "LISTEN "); ok {
 			lp.addrs = append(lp.addrs, netip.MustParseAddrPort(a))
@@ -214,7 +193,10 @@ func startBenchListeners(b *testing.B, n int) *benchListeners {
 	if len(lp.addrs) < n {
 		b.Fatalf("listener process: %d of %d listeners: %v", len(lp.addrs), n, sc.Err())
 	}
-	go func() { _, _ = io.Copy(io.Discard, out) }() // the rest of its output (PASS)
+	go func() { // the rest of its output (PASS)
+		for sc.Scan() {
+		}
+	}()
 	return lp
 }
 

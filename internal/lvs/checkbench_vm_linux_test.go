@@ -23,6 +23,8 @@ import (
 	"github.com/vigil-ha/vigil/internal/check"
 	"github.com/vigil-ha/vigil/internal/vmtest"
 	"github.com/vishvananda/netlink"
+
+	"github.com/vigil-ha/vigil/internal/check/checktest"
 )
 
 // Host-side switches for TestVM: with -vm.bench the VM runs the matching
@@ -686,29 +688,8 @@ type listenerReport struct {
 // n real servers, so that accepting the probes costs neither daemon's CPU.
 func startListenerProcess(b *testing.B, n int) *listenerProcess {
 	b.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd := exec.Command(exe, "-test.run=^TestCheckBenchListenerProcess$")
-	cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", envListen, n))
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatalf("start listener process: %v", err)
-	}
-	b.Cleanup(func() {
-		in.Close() // EOF: the listener process exits
-		_ = cmd.Wait()
-	})
-	lp := &listenerProcess{pid: cmd.Process.Pid, in: in, out: bufio.NewScanner(out)}
+	c := checktest.StartChild(b, "TestCheckBenchListenerProcess", fmt.Sprintf("%s=%d", envListen, n))
+	lp := &listenerProcess{pid: c.Pid, in: c.In, out: c.Out}
 	if l, err := lp.cmd("ready"); err != nil || l != "ready" {
 		b.Fatalf("listener process for %d real servers: %q %v", n, l, err)
 	}

@@ -36,11 +36,9 @@ type Conn struct {
 	id  atomic.Uint32 // IPv4 identification, from 1 like keepalived
 	buf []byte
 
-	// ReadBatch's recvmmsg: the same socket seen as a PacketConn, and
-	// its reusable messages and buffers.
-	batch4 *ipv4.PacketConn
-	batch6 *ipv6.PacketConn
-	msgs   []ipv4.Message // ipv6.Message is the same type
+	// ReadBatch's reusable messages and buffers (ipv6.Message is the
+	// same type).
+	msgs []ipv4.Message
 
 	// IPv4 fast path: recvmmsg and sendto as raw system calls on the
 	// socket, which unlike Go's ordinary syscalls do not wake the
@@ -152,7 +150,6 @@ func (c *Conn) setup4() error {
 		return err
 	}
 	c.v4 = rc
-	c.batch4 = ipv4.NewPacketConn(c.ipc)
 	raw, err := c.ipc.SyscallConn()
 	if err != nil {
 		return err
@@ -186,7 +183,6 @@ func (c *Conn) setup4() error {
 func (c *Conn) setup6() error {
 	pc := ipv6.NewPacketConn(c.ipc)
 	c.v6 = pc
-	c.batch6 = pc
 	for i := range c.msgs {
 		c.msgs[i].OOB = ipv6.NewControlMessage(ipv6.FlagHopLimit | ipv6.FlagDst | ipv6.FlagInterface)
 	}
@@ -298,7 +294,7 @@ func (c *Conn) ReadBatch(ctx context.Context, out []Packet) (int, error) {
 	if c.v4 != nil {
 		n, err = c.recvmmsg4(ms)
 	} else {
-		n, err = c.batch6.ReadBatch(ms, 0)
+		n, err = c.v6.ReadBatch(ms, 0)
 	}
 	if err != nil {
 		var ne net.Error

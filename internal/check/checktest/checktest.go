@@ -4,6 +4,7 @@
 package checktest
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -12,6 +13,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net"
 	"net/netip"
@@ -211,4 +213,42 @@ http {
 	WaitListening(t, "tcp", s.HTTP.String(), exited, logf)
 	WaitListening(t, "tcp", s.HTTPS.String(), exited, logf)
 	return s
+}
+
+// Child is this test binary re-run as a helper process (the benchmarks'
+// loopback listeners, kept out of the measured process's CPU).
+type Child struct {
+	Pid int
+	In  io.WriteCloser // closing it tells the child to exit
+	Out *bufio.Scanner // its standard output, line by line
+}
+
+// StartChild runs this test binary with -test.run=^test$ and env (NAME=VALUE)
+// added, its standard error passed through; the child ends, and is waited
+// for, when t ends.
+func StartChild(t testing.TB, test string, env ...string) *Child {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^"+test+"$")
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s in a child process: %v", test, err)
+	}
+	t.Cleanup(func() {
+		in.Close() // EOF: the child exits
+		_ = cmd.Wait()
+	})
+	return &Child{Pid: cmd.Process.Pid, In: in, Out: bufio.NewScanner(out)}
 }
