@@ -100,7 +100,7 @@ func runDaemon(ctx context.Context, o options, stderr io.Writer) int {
 			}
 		}()
 	}
-	opts := daemon.Options{KeepVIPs: o.keepVRRP}
+	opts := daemon.Options{KeepVIPs: o.keepVRRP, PreciseTimers: true}
 	if filter != nil {
 		opts.Filter = filter
 	}

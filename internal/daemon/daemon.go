@@ -26,6 +26,10 @@ type Options struct {
 	// Filter enforces no_accept (drops traffic to a master's VIPs);
 	// nil: not enforced.
 	Filter vrrp.AcceptFilter
+	// PreciseTimers serves VRRP deadlines from a timerfd (see
+	// vrrp.Engine.SetPrecise): for the real clock only, not in
+	// synctest bubbles.
+	PreciseTimers bool
 }
 
 // Edges opens the per-instance sockets and handles. The Linux
@@ -116,10 +120,12 @@ func New(cfg *conf.Config, edges Edges, opts Options, log *slog.Logger) (*Daemon
 	if err != nil {
 		return nil, err
 	}
+	eng := vrrp.NewEngine(nil)
+	eng.SetPrecise(opts.PreciseTimers)
 	return &Daemon{
 		log: log, opts: opts, edges: edges, cfg: cfg, plans: plans, agg: newTrackAgg(cfg),
 		reload: make(chan reloadReq), failed: make(chan error, 1),
-		insts: map[string]*running{}, eng: vrrp.NewEngine(nil),
+		insts: map[string]*running{}, eng: eng,
 	}, nil
 }
 

@@ -33,10 +33,22 @@ type Engine struct {
 	done  bool // Run's ctx ended: no new groups
 	heap  groupHeap
 	all   map[*GroupRunner]*engineGroup
-	timer *time.Timer // runs fire; armed for armed
+	timer *time.Timer // runs timerFired; armed for armed (less fineLead with fine)
 	armed time.Time   // zero: stopped
 	due   []*engineGroup
+
+	// precise asks Run for fine: a timerfd that takes over the last
+	// fineLead before each deadline from Go's timer, which can wake
+	// up to a millisecond late. fineArmed: fine is set for armed.
+	precise   bool
+	fine      *fineTimer
+	fineArmed bool
 }
+
+// fineLead is how long before a deadline Go's timer hands over to the
+// timerfd: more than Go's timer is ever late on an unloaded machine
+// (up to 1 ms), so the timerfd is set before the deadline.
+const fineLead = 2 * time.Millisecond
 
 // maxEarly bounds earlySlack, and so how far ahead fire looks.
 const maxEarly = 5 * time.Millisecond
@@ -61,9 +73,21 @@ func NewEngine(now func() time.Time) *Engine {
 		now = time.Now
 	}
 	e := &Engine{now: now, all: map[*GroupRunner]*engineGroup{}}
-	e.timer = time.AfterFunc(time.Hour, e.fire)
+	e.timer = time.AfterFunc(time.Hour, e.timerFired)
 	e.timer.Stop()
 	return e
+}
+
+// SetPrecise makes Run, on Linux, serve deadlines from a timerfd
+// instead of only Go's timers, which wake up to a millisecond late
+// (the runtime's poller sleeps in whole milliseconds): a backup then
+// takes over within the kernel's timer slack of Master_Down_Interval.
+// Call it before Run. Not for synctest bubbles: the timerfd runs on
+// the real clock.
+func (e *Engine) SetPrecise(on bool) {
+	e.mu.Lock()
+	e.precise = on
+	e.mu.Unlock()
 }
 
 // ErrEngineStopped is returned by Start once the Engine's Run has ended.
@@ -161,6 +185,12 @@ func (e *Engine) fail(eg *engineGroup, member int, err error) {
 // and returns once they are all down. Groups run whether or not Run has
 // been called: it only bounds their lifetime.
 func (e *Engine) Run(ctx context.Context) error {
+	e.mu.Lock()
+	precise := e.precise
+	e.mu.Unlock()
+	if precise {
+		e.runFine(ctx)
+	}
 	<-ctx.Done()
 	e.mu.Lock()
 	e.done = true
@@ -175,6 +205,61 @@ func (e *Engine) Run(ctx context.Context) error {
 		eg.finish(nil)
 	}
 	return nil
+}
+
+// runFine serves the timerfd until ctx ends, then gives the deadlines
+// back to Go's timer. Without a timerfd (or if reading it fails) the
+// engine goes on with Go's timer alone.
+func (e *Engine) runFine(ctx context.Context) {
+	ft, err := newFineTimer()
+	if err != nil {
+		return
+	}
+	defer ft.close()
+	e.mu.Lock()
+	e.fine = ft
+	e.armed = time.Time{} // rearm afresh under the new scheme
+	e.rearm()
+	e.mu.Unlock()
+	stop := context.AfterFunc(ctx, ft.interrupt)
+	defer stop()
+	for ft.wait() == nil {
+		e.mu.Lock()
+		e.fineArmed = false // expired: a timerfd fires once
+		e.mu.Unlock()
+		e.fire()
+	}
+	e.mu.Lock()
+	e.fine, e.fineArmed = nil, false
+	e.armed = time.Time{}
+	e.rearm()
+	e.mu.Unlock()
+}
+
+// timerFired is Go's timer's callback. With the timerfd, it is the
+// lead-in: the last stretch before the deadline goes to the timerfd.
+func (e *Engine) timerFired() {
+	e.mu.Lock()
+	if e.fine != nil && !e.armed.IsZero() {
+		if wait := e.armed.Sub(e.now()); wait > 0 {
+			e.armFine(wait)
+			e.mu.Unlock()
+			return
+		}
+	}
+	e.mu.Unlock()
+	e.fire()
+}
+
+// armFine sets the timerfd for wait from now; if that fails, Go's timer
+// serves the deadline itself.
+func (e *Engine) armFine(wait time.Duration) {
+	if err := e.fine.set(wait); err != nil {
+		e.fineArmed = false
+		e.timer.Reset(wait)
+		return
+	}
+	e.fineArmed = true
 }
 
 // deliver handles one packet for a member, in the reader's goroutine.
@@ -265,6 +350,7 @@ func (e *Engine) rearm() {
 	if len(e.heap) == 0 {
 		if !e.armed.IsZero() {
 			e.timer.Stop()
+			e.disarmFine()
 			e.armed = time.Time{}
 		}
 		return
@@ -280,7 +366,27 @@ func (e *Engine) rearm() {
 		return
 	}
 	e.armed = d
-	e.timer.Reset(max(d.Sub(e.now()), 0))
+	wait := max(d.Sub(e.now()), 0)
+	if e.fine == nil {
+		e.timer.Reset(wait)
+		return
+	}
+	if wait <= fineLead {
+		e.timer.Stop()
+		e.armFine(wait)
+		return
+	}
+	e.disarmFine()
+	e.timer.Reset(wait - fineLead)
+}
+
+// disarmFine stops the timerfd if it is set. A wait that then sees it
+// expire anyway only costs a fire with nothing due.
+func (e *Engine) disarmFine() {
+	if e.fineArmed {
+		_ = e.fine.disarm()
+		e.fineArmed = false
+	}
 }
 
 // reschedule moves a group to its current Deadline in the timer heap.

@@ -175,9 +175,15 @@ type runnerRig struct {
 
 func newRunnerRig(t *testing.T, version uint8, prio uint8, auth uint8) *runnerRig {
 	t.Helper()
+	return newRunnerRigInterval(t, version, prio, auth, time.Second)
+}
+
+// newRunnerRigInterval is newRunnerRig with another advert_int.
+func newRunnerRigInterval(t *testing.T, version uint8, prio uint8, auth uint8, interval time.Duration) *runnerRig {
+	t.Helper()
 	ic := InstanceConfig{
 		Name: "VI_1", VRID: 51, Version: version, Family: FamilyIPv4, Priority: prio,
-		AdvertInterval: time.Second, PrimaryAddr: testSrc, VIPs: []netip.Addr{testVIP},
+		AdvertInterval: interval, PrimaryAddr: testSrc, VIPs: []netip.Addr{testVIP},
 		GARP: DefaultGARP(),
 	}
 	ic.Normalize()
@@ -187,7 +193,7 @@ func newRunnerRig(t *testing.T, version uint8, prio uint8, auth uint8) *runnerRi
 		VIPs: []VIP{{Prefix: netip.MustParsePrefix("10.99.0.100/24"), Dev: "eth0"}},
 		Src:  testSrc, Dsts: []netip.Addr{GroupIPv4},
 		Expect: Expect{Version: version, VRID: 51, AuthType: auth, AuthData: key,
-			Interval: time.Second, Addrs: []netip.Addr{testVIP}, Own: []netip.Addr{testSrc}},
+			Interval: interval, Addrs: []netip.Addr{testVIP}, Own: []netip.Addr{testSrc}},
 		AuthPass: key,
 	}
 	rig := &runnerRig{conn: newFakeConn(testSrc), addrs: newFakeAddrs(), ann: &fakeAnnouncer{}, notify: &fakeNotifier{}}
