@@ -60,7 +60,7 @@ func (e *LinuxEdges) Open(ctx context.Context, cc vrrp.ConnConfig, vrid uint8) (
 	}
 	mc, err := m.attach(vrid)
 	if err != nil {
-		if len(m.subs) == 0 {
+		if m.nsubs == 0 {
 			delete(e.muxes, key)
 			_ = m.conn.Close()
 		}

@@ -31,20 +31,21 @@ type mux struct {
 	Dropped atomic.Uint64
 
 	mu     sync.Mutex
-	subs   map[uint8]*muxConn
+	subs   [256]*muxConn // by VRID: an array, looked up for every packet
+	nsubs  int
 	cancel context.CancelFunc
 	done   chan struct{}
 	err    error // why the reader stopped; guarded by mu
 }
 
-func newMux(c rawConn) *mux { return &mux{conn: c, subs: map[uint8]*muxConn{}} }
+func newMux(c rawConn) *mux { return &mux{conn: c} }
 
 // attach returns the view of the socket for one VRID; the first attach
 // starts the reader.
 func (m *mux) attach(vrid uint8) (*muxConn, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, dup := m.subs[vrid]; dup {
+	if m.subs[vrid] != nil {
 		return nil, fmt.Errorf("VRID %d is already running on this interface", vrid)
 	}
 	// A VRID gets one advert per interval from each router; 16 covers
@@ -52,6 +53,7 @@ func (m *mux) attach(vrid uint8) (*muxConn, error) {
 	// the channel: an instance fed by an Engine never reads it.
 	c := &muxConn{m: m, vrid: vrid, ch: make(chan vrrp.Packet, 16), gone: make(chan struct{})}
 	m.subs[vrid] = c
+	m.nsubs++
 	if m.cancel == nil {
 		ctx, cancel := context.WithCancel(context.Background())
 		m.cancel, m.done = cancel, make(chan struct{})
@@ -64,8 +66,11 @@ func (m *mux) attach(vrid uint8) (*muxConn, error) {
 // socket, and detach reports true then.
 func (m *mux) detach(c *muxConn) (last bool, err error) {
 	m.mu.Lock()
-	delete(m.subs, c.vrid)
-	last = len(m.subs) == 0
+	if m.subs[c.vrid] == c {
+		m.subs[c.vrid] = nil
+		m.nsubs--
+	}
+	last = m.nsubs == 0
 	cancel, done := m.cancel, m.done
 	if last {
 		m.cancel = nil
@@ -108,6 +113,9 @@ func (m *mux) read(ctx context.Context) {
 			m.mu.Lock()
 			m.err = err
 			for _, c := range m.subs {
+				if c == nil {
+					continue
+				}
 				close(c.gone)
 				if c.fail != nil {
 					c.fail(err)
@@ -147,7 +155,9 @@ func (m *mux) dispatch(p vrrp.Packet, fed []fedPacket) []fedPacket {
 	vrid, ok := packetVRID(p)
 	if !ok {
 		for _, c := range m.subs {
-			fed = c.deliver(p, fed)
+			if c != nil {
+				fed = c.deliver(p, fed)
+			}
 		}
 		return fed
 	}

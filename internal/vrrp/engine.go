@@ -38,8 +38,9 @@ type Engine struct {
 	due   []*engineGroup
 
 	// precise asks Run for fine: a timerfd that takes over the last
-	// fineLead before each deadline from Go's timer, which can wake
-	// up to a millisecond late. fineArmed: fine is set for armed.
+	// fineLead before a deadline that must not be late (a backup's
+	// master-down timer) from Go's timer, which can wake up to a
+	// millisecond late. fineArmed: fine is set for armed.
 	precise   bool
 	fine      *fineTimer
 	fineArmed bool
@@ -272,7 +273,13 @@ func (e *Engine) deliver(eg *engineGroup, member int, p Packet) {
 	if ev, ok := eg.g.members[member].receive(p); ok {
 		eg.g.step(eg.ctx, member, ev)
 		e.reschedule(eg)
-		e.rearm()
+		// A deadline that moved later (a backup hearing its master)
+		// leaves the timer armed early: it then fires for nothing,
+		// once per a few seconds, instead of being reset at every
+		// advert. Only an earlier one must rearm it.
+		if !eg.due.IsZero() && (e.armed.IsZero() || eg.due.Before(e.armed)) {
+			e.rearm()
+		}
 	}
 }
 
@@ -367,7 +374,10 @@ func (e *Engine) rearm() {
 	}
 	e.armed = d
 	wait := max(d.Sub(e.now()), 0)
-	if e.fine == nil {
+	if e.fine == nil || e.heap[0].g.earlySlack() > 0 {
+		// A master's advert may go out early by its slack, and late
+		// by as much does no harm: Go's timer alone, one wake-up.
+		e.disarmFine()
 		e.timer.Reset(wait)
 		return
 	}
@@ -395,11 +405,11 @@ func (e *Engine) reschedule(eg *engineGroup) {
 	if eg.index >= 0 && d.Equal(eg.due) {
 		return
 	}
-	if eg.index > 0 && d.After(eg.due) {
+	if eg.index >= 0 && d.After(eg.due) {
 		// Later, as at every advert a backup hears: the heap key stays
 		// where it was, an earlier and so safe bound, and is settled
-		// only if it reaches the top (rearm). Sinking the group through
-		// the heap at every advert would cost more.
+		// only when the timer serves the top (rearm). Sinking the
+		// group through the heap at every advert would cost more.
 		eg.due = d
 		return
 	}
