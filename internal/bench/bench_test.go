@@ -200,7 +200,13 @@ func TestProcUsageTree(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if u1.CPU > u0.CPU {
+		if u1.CPU > u0.CPU && u1.Ticks > u0.Ticks {
+			// Both count the same work (utime+stime is the threads'
+			// run time in whole ticks, per process): they agree
+			// within a few ticks per process.
+			if d := (u1.CPU - u0.CPU) - (u1.Ticks - u0.Ticks); d.Abs() > time.Duration(3*len(u1.PIDs))*clockTick {
+				t.Errorf("CPU grew by %v on the threads' schedstat, %v in utime+stime", u1.CPU-u0.CPU, u1.Ticks-u0.Ticks)
+			}
 			break
 		}
 		if time.Now().After(deadline) {

@@ -19,8 +19,15 @@ const clockTick = 10 * time.Millisecond
 type Usage struct {
 	// PIDs are the processes summed: the root and its descendants.
 	PIDs []int
-	// CPU is utime+stime of every process (not of reaped children).
+	// CPU is the time every thread of every process spent on a CPU, in
+	// nanoseconds (the first field of /proc/PID/task/TID/schedstat,
+	// summed): utime+stime counts in 10 ms ticks, too coarse for a
+	// daemon that uses a few ms per second. Threads that have exited
+	// are not counted (neither daemon ends threads while measured).
 	CPU time.Duration
+	// Ticks is utime+stime of every process (/proc/PID/stat), for a
+	// cross-check of CPU at 10 ms resolution.
+	Ticks time.Duration
 	// RSS is the sum of VmRSS, in bytes: pages shared between a parent
 	// and its forked child count twice, as `ps` shows them.
 	RSS int64
@@ -38,7 +45,12 @@ func ProcUsage(pid int) (Usage, error) {
 	}
 	u := Usage{PIDs: pids}
 	for _, p := range pids {
-		cpu, err := procCPU(p)
+		ticks, err := procCPU(p)
+		if err != nil {
+			return u, err
+		}
+		u.Ticks += ticks
+		cpu, err := onCPU(p)
 		if err != nil {
 			return u, err
 		}
@@ -120,6 +132,38 @@ func procCPU(pid int) (time.Duration, error) {
 		return 0, fmt.Errorf("/proc/%d/stat: utime %q stime %q", pid, f[11], f[12])
 	}
 	return time.Duration(ut+st) * clockTick, nil
+}
+
+// onCPU sums the on-CPU nanoseconds of pid's threads from their
+// schedstat files.
+func onCPU(pid int) (time.Duration, error) {
+	files, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	if err != nil {
+		return 0, err
+	}
+	if len(files) == 0 {
+		return 0, fmt.Errorf("process %d: no /proc/%d/task/*/schedstat", pid, pid)
+	}
+	var sum time.Duration
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			if os.IsNotExist(err) {
+				continue // thread exited meanwhile
+			}
+			return 0, err
+		}
+		fs := strings.Fields(string(b))
+		if len(fs) == 0 {
+			return 0, fmt.Errorf("%s: empty", f)
+		}
+		ns, err := strconv.ParseInt(fs[0], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %q: %w", f, fs[0], err)
+		}
+		sum += time.Duration(ns)
+	}
+	return sum, nil
 }
 
 // statusKB reads a "Key:   123 kB" line of a /proc status-like file.

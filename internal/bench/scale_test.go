@@ -263,12 +263,13 @@ func scaleRun(b *testing.B, l *scaleLab, daemon string) {
 	}
 	mb := func(n int64) float64 { return float64(n) / (1 << 20) }
 	for i, side := range []string{"master", "backup"} {
-		cpu := float64(after[i].CPU-before[i].CPU) / float64(time.Millisecond) / wall.Seconds()
+		perSec := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) / wall.Seconds() }
+		cpu := perSec(after[i].CPU - before[i].CPU)
 		b.ReportMetric(cpu, side+"-cpu-ms/s")
 		b.ReportMetric(mb(after[i].RSS), side+"-rss-MB")
 		b.ReportMetric(mb(after[i].PSS), side+"-pss-MB")
-		b.Logf("%s %s side: pids %v, %.2f ms CPU/s, VmRSS %.1f MB, Pss %.1f MB",
-			daemon, side, after[i].PIDs, cpu, mb(after[i].RSS), mb(after[i].PSS))
+		b.Logf("%s %s side: pids %v, %.2f ms CPU/s (threads' schedstat; utime+stime in ticks: %.1f), VmRSS %.1f MB, Pss %.1f MB",
+			daemon, side, after[i].PIDs, cpu, perSec(after[i].Ticks-before[i].Ticks), mb(after[i].RSS), mb(after[i].PSS))
 	}
 	b.ReportMetric(conv.Seconds(), "converge-s")
 	if daemon == "vigil" {
