@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"net/netip"
 	"reflect"
+	"runtime/debug"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/vigil-ha/vigil/internal/conf"
 	"github.com/vigil-ha/vigil/internal/notify"
@@ -195,6 +197,13 @@ func (d *Daemon) Run(ctx context.Context, ready func()) error {
 	}
 	stopTracking := d.startTracking(ctx)
 	defer func() { stopTracking() }()
+	// Loading and starting leave garbage behind (the parsed
+	// configuration, netlink dumps, the first transitions) that a
+	// daemon allocating next to nothing would only collect at the
+	// runtime's forced collection two minutes later, and then return to
+	// the system slowly: once things have settled, hand it back.
+	trim := time.AfterFunc(trimAfter, debug.FreeOSMemory)
+	defer trim.Stop()
 	if ready != nil {
 		ready()
 	}
@@ -225,10 +234,15 @@ func (d *Daemon) Run(ctx context.Context, ready func()) error {
 			d.cfg = req.cfg
 			d.agg.configure(req.cfg)
 			stopTracking = d.startTracking(ctx)
+			trim.Reset(trimAfter)
 			req.res <- res
 		}
 	}
 }
+
+// trimAfter is how long after a start or reload the daemon returns its
+// free memory to the system.
+const trimAfter = 10 * time.Second
 
 // apply moves the running set to plans. A vrrp_sync_group is kept or
 // restarted as a whole: any change to a member or to the membership
