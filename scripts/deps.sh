@@ -10,10 +10,12 @@ groups=("$@")
 pkgs=()
 for g in "${groups[@]}"; do
   case "$g" in
+    # gcc and libc6-dev build internal/lvs/testdata/ipvsshim.c, which lets
+    # keepalived's checker process run on a host kernel without ip_vs.
     test)  pkgs+=(keepalived iproute2 procps nftables nginx dnsmasq-base exim4-daemon-light
-                  ipvsadm qemu-system-x86 busybox-static xz-utils systemd) ;;
+                  ipvsadm qemu-system-x86 busybox-static xz-utils systemd gcc libc6-dev) ;;
     vm)    pkgs+=(qemu-system-x86 busybox-static xz-utils ipvsadm keepalived) ;;
-    bench) pkgs+=(keepalived iproute2 tcpdump) ;;
+    bench) pkgs+=(keepalived iproute2 tcpdump gcc libc6-dev) ;;
     *) echo "deps.sh: unknown group $g" >&2; exit 2 ;;
   esac
 done
