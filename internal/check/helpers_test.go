@@ -41,6 +41,14 @@ func tinyBacklogListener(t *testing.T) netip.AddrPort { return rawListener(t, 0)
 // rawListener listens on a loopback port with backlog and never accepts.
 func rawListener(t *testing.T, backlog int) netip.AddrPort {
 	t.Helper()
+	addr, _ := rawListenerFD(t, backlog)
+	return addr
+}
+
+// rawListenerFD is rawListener, returning the listening socket too (for
+// the test to accept on); it is closed when the test ends.
+func rawListenerFD(t *testing.T, backlog int) (netip.AddrPort, int) {
+	t.Helper()
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -56,5 +64,5 @@ func rawListener(t *testing.T, backlog int) netip.AddrPort {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(sa.(*unix.SockaddrInet4).Port))
+	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(sa.(*unix.SockaddrInet4).Port)), fd
 }

@@ -1,7 +1,6 @@
 package check
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"math/rand/v2"
@@ -78,8 +77,7 @@ type entry struct {
 	tracker *Tracker
 	stepper Stepper
 	conn    Connector // set when the target may run on the event loop
-	due     time.Time
-	index   int // position in the heap, -1 when out of it
+	due     time.Time // when the first probe, or the pool's next, starts
 	weight  *int
 }
 
@@ -105,7 +103,7 @@ func NewScheduler(targets []Target, opts SchedulerOptions) (*Scheduler, error) {
 		if t.Timing.DelayLoop <= 0 {
 			return nil, errors.New("check target " + t.Name + ": delay_loop must be positive")
 		}
-		e := &entry{id: i, target: t, index: -1}
+		e := &entry{id: i, target: t}
 		steps := 1
 		if st, ok := t.Checker.(Stepper); ok && t.Policy == PolicyHTTP {
 			e.stepper = st
@@ -199,9 +197,10 @@ func (s *Scheduler) runPool(ctx context.Context, entries []*entry) error {
 		wg.Wait()
 	}()
 
-	var h dueHeap
+	// Entries are known in the heap by their id.
+	h := newTimerHeap(len(s.entries), time.Now())
 	for _, e := range entries {
-		heap.Push(&h, e)
+		h.push(e.id, e.due)
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
@@ -211,8 +210,8 @@ func (s *Scheduler) runPool(ctx context.Context, entries []*entry) error {
 		// Move due entries to the ready queue and hand out as many as the
 		// workers' queue takes without blocking.
 		now := time.Now()
-		for len(h) > 0 && !h[0].due.After(now) {
-			ready = append(ready, heap.Pop(&h).(*entry))
+		for _, ok := h.firstDue(now); ok; _, ok = h.firstDue(now) {
+			ready = append(ready, s.entries[h.pop()])
 		}
 	fill:
 		for len(ready) > 0 {
@@ -227,9 +226,11 @@ func (s *Scheduler) runPool(ctx context.Context, entries []*entry) error {
 		if len(ready) == 0 {
 			ready = nil // let the backing array go once drained
 		}
-		if len(h) > 0 && !h[0].due.Equal(armed) {
-			armed = h[0].due
-			timer.Reset(armed.Sub(now))
+		if h.len() > 0 {
+			if _, due := h.first(); !due.Equal(armed) {
+				armed = due
+				timer.Reset(armed.Sub(now))
+			}
 		}
 		var send chan *entry
 		var next *entry
@@ -245,13 +246,13 @@ func (s *Scheduler) runPool(ctx context.Context, entries []*entry) error {
 			ready[0] = nil
 			ready = ready[1:]
 		case c := <-done:
-			s.complete(&h, c)
+			s.complete(h, c)
 			// Take the other results already waiting, without blocking.
 		drain:
 			for {
 				select {
 				case c := <-done:
-					s.complete(&h, c)
+					s.complete(h, c)
 				default:
 					break drain
 				}
@@ -293,9 +294,9 @@ func (e *entry) timeout() time.Duration {
 	return e.target.Timing.DelayLoop
 }
 
-func (s *Scheduler) complete(h *dueHeap, c completion) {
+func (s *Scheduler) complete(h *timerHeap, c completion) {
 	c.e.due = s.settle(c.e, c.r, c.start, c.end)
-	heap.Push(h, c.e)
+	h.push(c.e.id, c.e.due)
 }
 
 // settle feeds the result r of e's probe, which ran from start to end, to
@@ -329,43 +330,3 @@ func sameWeight(a, b *int) bool {
 	}
 	return *a == *b
 }
-
-// timed is what the schedulers' timer heaps order: entries of the worker
-// pool and targets of the TCP loop.
-type timed interface {
-	dueTime() time.Time
-	setIndex(int)
-}
-
-// timeHeap is a container/heap of timed items by due time; each item
-// knows its index (-1 once popped).
-type timeHeap[T timed] []T
-
-func (h timeHeap[T]) Len() int           { return len(h) }
-func (h timeHeap[T]) Less(i, j int) bool { return h[i].dueTime().Before(h[j].dueTime()) }
-func (h timeHeap[T]) Swap(i, j int) {
-	h[i], h[j] = h[j], h[i]
-	h[i].setIndex(i)
-	h[j].setIndex(j)
-}
-func (h *timeHeap[T]) Push(x any) {
-	t := x.(T)
-	t.setIndex(len(*h))
-	*h = append(*h, t)
-}
-func (h *timeHeap[T]) Pop() any {
-	old := *h
-	n := len(old) - 1
-	t := old[n]
-	var zero T
-	old[n] = zero
-	t.setIndex(-1)
-	*h = old[:n]
-	return t
-}
-
-// dueHeap orders the worker pool's entries by due time.
-type dueHeap = timeHeap[*entry]
-
-func (e *entry) dueTime() time.Time { return e.due }
-func (e *entry) setIndex(i int)     { e.index = i }

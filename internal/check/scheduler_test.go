@@ -246,8 +246,11 @@ func TestSchedulerStopLeavesNoGoroutines(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := runtime.NumGoroutine(); n != before+1 { // +1: the test listener's accept loop
-		t.Errorf("NewScheduler started goroutines: %d, want %d", n, before+1)
+	// +1: the test listener's accept loop. The count may also drop: the
+	// previous test's goroutine can still be on its way out when this
+	// test starts.
+	if n := runtime.NumGoroutine(); n > before+1 {
+		t.Errorf("NewScheduler started goroutines: %d, want at most %d", n, before+1)
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error)

@@ -56,8 +56,13 @@ type Connector interface {
 // end; failure is empty on success, else why the connect failed (as
 // timeoutOr words it).
 func tcpResult(addr netip.AddrPort, start, end time.Time, failure string) Result {
+	return Result{OK: failure == "", Reason: tcpReason(addr, failure), Latency: end.Sub(start)}
+}
+
+// tcpReason words tcpResult's Reason.
+func tcpReason(addr netip.AddrPort, failure string) string {
 	if failure != "" {
-		return Result{Reason: "TCP connection to " + addr.String() + " failed: " + failure, Latency: end.Sub(start)}
+		return "TCP connection to " + addr.String() + " failed: " + failure
 	}
-	return Result{OK: true, Reason: "TCP connection to " + addr.String() + " success", Latency: end.Sub(start)}
+	return "TCP connection to " + addr.String() + " success"
 }

@@ -1,13 +1,13 @@
 package check
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
 	"math"
 	"net"
 	"os"
+	"runtime"
 	"syscall"
 	"time"
 	"unsafe"
@@ -26,18 +26,17 @@ type tcpLoop struct {
 	epfd    int
 	wakefd  int // eventfd: written once ctx is done
 	targets []*tcpTarget
-	h       tcpHeap
+	h       *timerHeap // of targets by slot
 	events  []unix.EpollEvent
 }
 
 // tcpTarget is one Connector's state on the loop.
 type tcpTarget struct {
 	e *entry
-	// due is when the next probe starts or, while fd is open, when the
-	// connect in flight times out.
-	due   time.Time
-	index int // in the heap
-	slot  int // in tcpLoop.targets, which epoll events carry
+	// slot is t's index in tcpLoop.targets, its id in the loop's heap
+	// (where it is due when its next probe starts or, while fd is open,
+	// when the connect in flight times out) and in its epoll events.
+	slot  int
 	fd    int // the connect in flight, -1 when none
 	gen   int32
 	start time.Time
@@ -48,6 +47,9 @@ type tcpTarget struct {
 	family   int
 	src      unix.Sockaddr
 	addrErr  error // why conn cannot be resolved
+	// The verdicts on conn.Addr that probes share, made once: success
+	// and connect_timeout.
+	okReason, timeoutReason string
 	// The destination in the kernel's form, for rawConnect: dstPtr
 	// points at dst4 or dst6.
 	dst4   unix.RawSockaddrInet4
@@ -55,6 +57,18 @@ type tcpTarget struct {
 	dstPtr unsafe.Pointer
 	dstLen uintptr
 }
+
+// yieldEvery is how often the loop goroutine passes through the Go
+// scheduler. It never blocks in Go (its probes' system calls are raw, and
+// epoll_wait returns by itself), so to sysmon it is one goroutine running
+// for ever: every 10 ms sysmon preempts it with a signal or, when it is in
+// epoll_wait, takes its P away, and after each P it takes sysmon polls
+// every 20 µs for a while. At 10,000 probes a second that was 1,400 sysmon
+// wakeups and 50 signals a second, 3% of the process's CPU; yielding well
+// within the 10 ms leaves sysmon its 100 wakeups a second, for a yield
+// (and the runtime's wakeup of an idle thread that comes with it) 200
+// times a second.
+const yieldEvery = 5 * time.Millisecond
 
 // wakeData marks the eventfd's epoll events; targets use their index.
 const wakeData = -1
@@ -78,10 +92,11 @@ func newTCPLoop(s *Scheduler, entries []*entry) (*tcpLoop, error) {
 		return nil, fmt.Errorf("TCP_CHECK event loop: %w", os.NewSyscallError("epoll_ctl", err))
 	}
 	l := &tcpLoop{s: s, epfd: epfd, wakefd: wakefd, events: make([]unix.EpollEvent, 256)}
-	for _, e := range entries {
-		t := &tcpTarget{e: e, due: e.due, fd: -1, slot: len(l.targets)}
-		l.targets = append(l.targets, t)
-		heap.Push(&l.h, t)
+	l.h = newTimerHeap(len(entries), time.Now())
+	l.targets = make([]*tcpTarget, len(entries))
+	for i, e := range entries {
+		l.targets[i] = &tcpTarget{e: e, fd: -1, slot: i}
+		l.h.push(i, e.due)
 	}
 	return l, nil
 }
@@ -107,15 +122,13 @@ func (l *tcpLoop) run(ctx context.Context) error {
 	}()
 	// One clock read per round: probes that start or end in it share it.
 	now := time.Now()
+	yielded := now
 	for {
-		for len(l.h) > 0 && !l.h[0].due.After(now) {
-			t := l.h[0]
-			if t.fd >= 0 {
-				l.finish(t, context.DeadlineExceeded, now)
-			} else {
-				l.begin(t, now)
-			}
+		if now.Sub(yielded) >= yieldEvery {
+			runtime.Gosched()
+			yielded = now
 		}
+		l.due(now)
 		n, err := l.wait()
 		if err != nil {
 			return fmt.Errorf("TCP_CHECK event loop: %w", err)
@@ -125,31 +138,60 @@ func (l *tcpLoop) run(ctx context.Context) error {
 			if ev.Fd == wakeData {
 				return ctx.Err()
 			}
-			if int(ev.Fd) >= len(l.targets) {
-				continue
-			}
-			t := l.targets[ev.Fd]
-			if t.fd < 0 || t.gen != ev.Pad {
-				continue // not this probe's (cannot happen: the fd was closed)
-			}
-			// SO_ERROR holds the connect's outcome once the socket is
-			// writable (or in error): 0 means established.
-			soerr, err := rawSoError(t.fd)
-			switch {
-			case err != 0:
-				l.finish(t, os.NewSyscallError("getsockopt", err), now)
-			case soerr == unix.EINPROGRESS:
-				// Spurious wakeup: watch again for what is left.
-				ev := unix.EpollEvent{Events: unix.EPOLLOUT | unix.EPOLLONESHOT, Fd: ev.Fd, Pad: t.gen}
-				if err := rawEpollCtl(l.epfd, unix.EPOLL_CTL_MOD, t.fd, &ev); err != 0 {
-					l.finish(t, os.NewSyscallError("epoll_ctl", err), now)
-				}
-			case soerr != 0:
-				l.finish(t, os.NewSyscallError("connect", soerr), now)
-			default:
-				l.finish(t, nil, now)
-			}
+			l.event(ev, now)
 		}
+	}
+}
+
+// due starts the probes due by now and ends, at connect_timeout, the
+// connects in flight since that long.
+func (l *tcpLoop) due(now time.Time) {
+	for i, ok := l.h.firstDue(now); ok; i, ok = l.h.firstDue(now) {
+		if t := l.targets[i]; t.fd >= 0 {
+			l.finish(t, context.DeadlineExceeded, now)
+		} else {
+			l.begin(t, now)
+		}
+	}
+}
+
+// event settles the probe whose socket epoll reports ready at now.
+func (l *tcpLoop) event(ev unix.EpollEvent, now time.Time) {
+	if ev.Fd < 0 || int(ev.Fd) >= len(l.targets) {
+		return
+	}
+	t := l.targets[ev.Fd]
+	if t.fd < 0 || t.gen != ev.Pad {
+		return // not this probe's (cannot happen: the fd was closed)
+	}
+	if ev.Events&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) == unix.EPOLLOUT {
+		// Established, with no need to ask SO_ERROR: Linux's tcp_poll
+		// reports EPOLLOUT for a connecting socket only once it has
+		// left SYN_SENT (we set no TCP_FASTOPEN_CONNECT), and EPOLLERR
+		// whenever sk_err, which SO_ERROR returns, is set (or the
+		// error queue holds something, which nothing here asks for).
+		// epoll_wait polled the socket just now, so SO_ERROR would
+		// have read 0 (unless an error arrived since: a race that
+		// keepalived's getsockopt, later still, has as well).
+		l.finish(t, nil, now)
+		return
+	}
+	// SO_ERROR holds the connect's outcome once the socket is in error
+	// (or hung up): 0 means established.
+	soerr, err := rawSoError(t.fd)
+	switch {
+	case err != 0:
+		l.finish(t, os.NewSyscallError("getsockopt", err), now)
+	case soerr == unix.EINPROGRESS:
+		// Spurious wakeup: watch again for what is left.
+		ev := unix.EpollEvent{Events: unix.EPOLLOUT | unix.EPOLLONESHOT, Fd: ev.Fd, Pad: t.gen}
+		if err := rawEpollCtl(l.epfd, unix.EPOLL_CTL_MOD, t.fd, &ev); err != 0 {
+			l.finish(t, os.NewSyscallError("epoll_ctl", err), now)
+		}
+	case soerr != 0:
+		l.finish(t, os.NewSyscallError("connect", soerr), now)
+	default:
+		l.finish(t, nil, now)
 	}
 }
 
@@ -160,9 +202,10 @@ func (l *tcpLoop) run(ctx context.Context) error {
 // more CPU and late probes with GOMAXPROCS=1.)
 func (l *tcpLoop) wait() (int, error) {
 	wait := -1
-	if len(l.h) > 0 {
+	if l.h.len() > 0 {
 		// Round up: waking early would only spin until due.
-		d := time.Until(l.h[0].due)
+		_, due := l.h.first()
+		d := time.Until(due)
 		wait = int(min((max(d, 0)+time.Millisecond-1)/time.Millisecond, math.MaxInt32))
 	}
 	n, err := unix.EpollWait(l.epfd, l.events, wait)
@@ -196,8 +239,7 @@ func (l *tcpLoop) begin(t *tcpTarget, now time.Time) {
 		l.finish(t, os.NewSyscallError("epoll_ctl", err), time.Now())
 		return
 	}
-	t.due = now.Add(t.e.timeout())
-	heap.Fix(&l.h, t.index)
+	l.h.fix(t.slot, now.Add(t.e.timeout()))
 }
 
 // finish closes t's socket, if open, and settles the probe, which ended
@@ -214,16 +256,15 @@ func (l *tcpLoop) finish(t *tcpTarget, err error, end time.Time) {
 	var r Result
 	switch {
 	case err == nil:
-		r = tcpResult(t.conn.Addr, t.start, end, "")
+		r = Result{OK: true, Reason: t.okReason, Latency: end.Sub(t.start)}
 	case errors.Is(err, context.DeadlineExceeded):
-		r = tcpResult(t.conn.Addr, t.start, end, "Timeout connect")
+		r = Result{Reason: t.timeoutReason, Latency: end.Sub(t.start)}
 	default:
 		// Worded as TCP.Check's dial error, so the reasons match.
 		r = tcpResult(t.conn.Addr, t.start, end, "connect: "+t.dialError(err).Error())
 	}
 	r = t.e.conn.EndConnect(r)
-	t.due = l.s.settle(t.e, r, t.start, end)
-	heap.Fix(&l.h, t.index)
+	l.h.fix(t.slot, l.s.settle(t.e, r, t.start, end))
 }
 
 // close ends every connect in flight and releases the loop's descriptors.
@@ -245,6 +286,8 @@ func (t *tcpTarget) resolve() {
 	t.resolved = true
 	t.src, t.addrErr, t.dstPtr = nil, nil, nil
 	c := t.conn
+	t.okReason = tcpReason(c.Addr, "")
+	t.timeoutReason = tcpReason(c.Addr, "Timeout connect")
 	dst := c.Addr.Addr().Unmap()
 	if !c.Addr.IsValid() {
 		t.addrErr = fmt.Errorf("invalid address %s", c.Addr)
@@ -399,9 +442,3 @@ func putPort(p *uint16, port uint16) {
 	b := (*[2]byte)(unsafe.Pointer(p))
 	b[0], b[1] = byte(port>>8), byte(port)
 }
-
-// tcpHeap orders the loop's targets by due time.
-type tcpHeap = timeHeap[*tcpTarget]
-
-func (t *tcpTarget) dueTime() time.Time { return t.due }
-func (t *tcpTarget) setIndex(i int)     { t.index = i }

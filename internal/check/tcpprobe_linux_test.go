@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 
 	"github.com/vigil-ha/vigil/internal/check/checktest"
 )
@@ -117,6 +118,7 @@ func closedAddr(t *testing.T) netip.AddrPort {
 func TestTCPEventLoopVerdicts(t *testing.T) {
 	open, peers := peerListener(t)
 	closed := closedAddr(t)
+	quiet := listenNoAccept(t)
 	src2 := netip.MustParseAddr("127.0.0.2")
 	srcPort := uint16(checktest.FreePort(t))
 	tests := []struct {
@@ -149,6 +151,10 @@ func TestTCPEventLoopVerdicts(t *testing.T) {
 			reason: "bind_if vigil-nope0", max: time.Second, sameAsCheck: true},
 		{name: "fwmark", conn: Conn{Addr: open, FWMark: 7}, timeout: 2 * time.Second, ok: true,
 			reason: "success", max: time.Second, sameAsCheck: true},
+		// The handshake is the kernel's: a server that never calls
+		// accept still passes, as with keepalived.
+		{name: "listener that never accepts passes", conn: Conn{Addr: quiet}, timeout: 2 * time.Second, ok: true,
+			reason: "TCP connection to " + quiet.String() + " success", max: time.Second, sameAsCheck: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -381,4 +387,204 @@ func TestSchedulerMixedRunsBothLoops(t *testing.T) {
 		t.Errorf("probes per target = %v, want at least 3 each (500 ms at 50 ms)", seen)
 	}
 	waitGoroutines(t, before)
+}
+
+// TestEpollReportsConnectOutcome pins down the kernel behaviour that lets
+// the event loop skip getsockopt(SO_ERROR) on a plain EPOLLOUT: for a
+// non-blocking TCP connect, epoll reports EPOLLOUT without EPOLLERR or
+// EPOLLHUP exactly when SO_ERROR reads 0, whatever the server did after
+// accepting; any error, even after the handshake, comes with EPOLLERR.
+func TestEpollReportsConnectOutcome(t *testing.T) {
+	closed := closedAddr(t)
+	tests := []struct {
+		name string
+		// server, when set, is given the accepted connection and says
+		// whether it closed it.
+		server    func(t *testing.T, fd int) (closed bool)
+		addr      netip.AddrPort // when set, connect here instead
+		plainOut  bool           // EPOLLOUT without EPOLLERR or EPOLLHUP
+		soError   unix.Errno
+		wantEvent uint32 // bits that must be set
+		eof       bool   // the server's FIN has arrived: read returns 0
+	}{
+		{name: "established", server: func(*testing.T, int) bool { return false }, plainOut: true, wantEvent: unix.EPOLLOUT},
+		{name: "server closed (FIN)", server: func(_ *testing.T, fd int) bool { return unix.Close(fd) == nil },
+			plainOut: true, wantEvent: unix.EPOLLOUT, eof: true},
+		{name: "server reset (RST)", server: func(t *testing.T, fd int) bool {
+			if err := unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0}); err != nil {
+				t.Fatal(err)
+			}
+			return unix.Close(fd) == nil
+		}, soError: unix.ECONNRESET, wantEvent: unix.EPOLLERR | unix.EPOLLHUP},
+		{name: "refused", addr: closed, soError: unix.ECONNREFUSED, wantEvent: unix.EPOLLERR | unix.EPOLLHUP},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := tc.addr
+			var lfd int
+			if !addr.IsValid() {
+				addr, lfd = rawListenerFD(t, 16)
+			}
+			epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(epfd)
+			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(fd)
+			err = unix.Connect(fd, &unix.SockaddrInet4{Addr: addr.Addr().As4(), Port: int(addr.Port())})
+			if err != nil && err != unix.EINPROGRESS && err != unix.ECONNREFUSED {
+				t.Fatalf("connect: %v", err)
+			}
+			if tc.server != nil {
+				// The handshake is done once accept returns.
+				sfd, _, err := unix.Accept4(lfd, unix.SOCK_CLOEXEC)
+				if err != nil {
+					t.Fatalf("accept: %v", err)
+				}
+				if !tc.server(t, sfd) {
+					defer unix.Close(sfd)
+				}
+				if tc.eof || tc.soError != 0 {
+					// Wait for the server's FIN or RST to arrive.
+					pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN | unix.POLLRDHUP}}
+					if n, err := unix.Poll(pfd, 5000); n != 1 || err != nil {
+						t.Fatalf("poll for the server's FIN or RST = %d, %v", n, err)
+					}
+				}
+			}
+			ev := unix.EpollEvent{Events: unix.EPOLLOUT | unix.EPOLLONESHOT}
+			if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+				t.Fatal(err)
+			}
+			evs := make([]unix.EpollEvent, 1)
+			n, err := unix.EpollWait(epfd, evs, 5000)
+			if err != nil || n != 1 {
+				t.Fatalf("epoll_wait = %d, %v; want one event", n, err)
+			}
+			got := evs[0].Events
+			soerr, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain := got&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) == unix.EPOLLOUT
+			if plain != tc.plainOut || got&tc.wantEvent != tc.wantEvent || unix.Errno(soerr) != tc.soError {
+				t.Errorf("events %#x (plain EPOLLOUT %v), SO_ERROR %v; want bits %#x, plain EPOLLOUT %v, SO_ERROR %v",
+					got, plain, unix.Errno(soerr), tc.wantEvent, tc.plainOut, tc.soError)
+			}
+			if tc.eof {
+				if n, err := unix.Read(fd, make([]byte, 1)); n != 0 || err != nil {
+					t.Errorf("read = %d, %v; want 0 (the FIN arrived before epoll_wait)", n, err)
+				}
+			}
+		})
+	}
+}
+
+// TestTCPEventLoopFollowsBeginConnect: when BeginConnect returns another
+// connection (a wrapper may), the probe goes there and its verdict names
+// it; the loop's cached addresses and wording do not linger.
+func TestTCPEventLoopFollowsBeginConnect(t *testing.T) {
+	open, _ := peerListener(t)
+	open2 := listenNoAccept(t)
+	closed := closedAddr(t)
+	c := &switching{TCP: NewTCP(Conn{Addr: open}), conns: []Conn{{Addr: open}, {Addr: closed}, {Addr: open2}, {Addr: open}}}
+	results := make(chan Result, len(c.conns))
+	s, err := NewScheduler([]Target{{Name: "rs", Checker: c, Policy: PolicyTCP,
+		Timing: Timing{DelayLoop: 10 * time.Millisecond, DelayBeforeRetry: 10 * time.Millisecond, Retry: 1, Timeout: 2 * time.Second}}},
+		SchedulerOptions{Rand: func() float64 { return 0 }, OnResult: func(_ int, r Result) {
+			select {
+			case results <- r:
+			default: // past the four this test reads
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.entries[0].due = time.Now()
+	l, err := newTCPLoop(s, s.entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- l.run(ctx) }()
+	var got []Result
+	for range c.conns {
+		select {
+		case r := <-results:
+			got = append(got, r)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("only %d results after 10 s", len(got))
+		}
+	}
+	cancel()
+	<-done
+	for i, r := range got {
+		addr := c.conns[i].Addr
+		want := NewTCP(Conn{Addr: addr}).Check(ctxTimeout(t, 2*time.Second))
+		if r.OK != want.OK || r.Reason != want.Reason {
+			t.Errorf("probe %d to %v: OK %v %q, want as TCP.Check: OK %v %q", i, addr, r.OK, r.Reason, want.OK, want.Reason)
+		}
+	}
+}
+
+// switching is a TCP_CHECK whose BeginConnect hands out conns in turn.
+type switching struct {
+	*TCP
+	conns []Conn
+	n     int
+}
+
+func (c *switching) BeginConnect() Conn {
+	conn := c.conns[c.n%len(c.conns)]
+	c.n++
+	return conn
+}
+
+// TestTCPEventLoopProbeAllocatesNothing: once a target's addresses are
+// resolved, a probe (socket to verdict, tracker and OnResult) allocates
+// nothing, so ten thousand probes a second make no garbage.
+func TestTCPEventLoopProbeAllocatesNothing(t *testing.T) {
+	addr := listenNoAccept(t)
+	ok := 0
+	s, err := NewScheduler([]Target{{Name: "rs", Checker: NewTCP(Conn{Addr: addr}), Policy: PolicyTCP,
+		Timing: Timing{DelayLoop: time.Hour, DelayBeforeRetry: time.Hour, Retry: 1, Timeout: 5 * time.Second}}},
+		SchedulerOptions{OnResult: func(_ int, r Result) {
+			if r.OK {
+				ok++
+			}
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.entries[0].due = time.Now()
+	l, err := newTCPLoop(s, s.entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.close()
+	const runs = 50
+	allocs := testing.AllocsPerRun(runs, func() {
+		l.h.fix(0, time.Now()) // due again at once, not in an hour
+		l.due(time.Now())
+		for l.targets[0].fd >= 0 {
+			n, err := l.wait()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ev := range l.events[:n] {
+				l.event(ev, time.Now())
+			}
+		}
+	})
+	if ok != runs+1 { // AllocsPerRun runs once more to warm up
+		t.Fatalf("%d of %d probes passed", ok, runs+1)
+	}
+	if allocs != 0 {
+		t.Errorf("a probe allocates %v times, want 0", allocs)
+	}
 }
