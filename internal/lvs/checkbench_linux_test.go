@@ -417,19 +417,7 @@ func measure(tb testing.TB, ls *listenerProcess, n, pid int, mark func(bool)) (d
 	if mark != nil {
 		mark(true)
 	}
-	u0, s0, err := procCPU(pid)
-	if err != nil {
-		return f, err
-	}
-	lu0, ls0, err := procCPU(ls.pid)
-	if err != nil {
-		return f, err
-	}
-	busy0, total0, err := machineCPU()
-	if err != nil {
-		return f, err
-	}
-	tcp0, err := tcpCounters()
+	s0, err := sampleWindow(pid, ls.pid)
 	if err != nil {
 		return f, err
 	}
@@ -440,29 +428,17 @@ func measure(tb testing.TB, ls *listenerProcess, n, pid int, mark func(bool)) (d
 	case <-tb.Context().Done():
 		return f, tb.Context().Err()
 	}
-	u1, s1, err := procCPU(pid)
-	if err != nil {
-		return f, err
-	}
-	lu1, ls1, err := procCPU(ls.pid)
-	if err != nil {
-		return f, err
-	}
-	busy1, total1, err := machineCPU()
-	if err != nil {
-		return f, err
-	}
-	tcp1, err := tcpCounters()
+	s1, err := sampleWindow(pid, ls.pid)
 	if err != nil {
 		return f, err
 	}
 	f.TCP = map[string]int64{}
-	for name, v := range tcp1 {
-		f.TCP[name] = v - tcp0[name]
+	for name, v := range s1.tcp {
+		f.TCP[name] = v - s0.tcp[name]
 	}
 	f.Wall = time.Since(start)
-	f.ListenerCPU = lu1 + ls1 - lu0 - ls0
-	f.Busy = float64(busy1-busy0) / float64(max(total1-total0, 1))
+	f.ListenerCPU = s1.lu + s1.ls - s0.lu - s0.ls
+	f.Busy = float64(s1.busy-s0.busy) / float64(max(s1.total-s0.total, 1))
 	if mark != nil {
 		mark(false)
 	}
@@ -470,13 +446,36 @@ func measure(tb testing.TB, ls *listenerProcess, n, pid int, mark func(bool)) (d
 	if err != nil {
 		return f, err
 	}
-	f.UTime, f.STime = u1-u0, s1-s0
+	f.UTime, f.STime = s1.u-s0.u, s1.s-s0.s
 	f.CPU = f.UTime + f.STime
 	if f.RSSKB, err = procRSS(pid); err != nil {
 		return f, err
 	}
 	f.Probes, f.Covered, f.P50, f.P99, f.Max = r.accepts, r.covered, r.p50, r.p99, r.max
 	return f, nil
+}
+
+// windowSample is what measure reads at each end of its window: the
+// daemon's and the listener process's user and system time, the
+// machine's busy and total CPU time, and the TCP counters.
+type windowSample struct {
+	u, s, lu, ls time.Duration
+	busy, total  int64
+	tcp          map[string]int64
+}
+
+func sampleWindow(pid, listener int) (w windowSample, err error) {
+	if w.u, w.s, err = procCPU(pid); err != nil {
+		return w, err
+	}
+	if w.lu, w.ls, err = procCPU(listener); err != nil {
+		return w, err
+	}
+	if w.busy, w.total, err = machineCPU(); err != nil {
+		return w, err
+	}
+	w.tcp, err = tcpCounters()
+	return w, err
 }
 
 // idleShare is pid's CPU share over 5 s, for a baseline.
