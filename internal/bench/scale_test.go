@@ -35,6 +35,8 @@ const (
 	scaleWindow = 20 * time.Second
 	// scaleConverge bounds the wait for every VIP to sit on the master.
 	scaleConverge = 2 * time.Minute
+	// scaleAttempts is how many starts a run may take to converge.
+	scaleAttempts = 3
 )
 
 // scaleLab is the two nodes with their extra links.
@@ -138,7 +140,7 @@ func (l *scaleLab) heldVIPs(h *nettest.Host) (int, error) {
 
 // waitConverged polls until the master side holds every VIP and the
 // backup side none, and fails with the counts last seen.
-func (l *scaleLab) waitConverged(b *testing.B, timeout time.Duration) time.Duration {
+func (l *scaleLab) waitConverged(b *testing.B, timeout time.Duration) (time.Duration, error) {
 	b.Helper()
 	start := time.Now()
 	tick := time.NewTicker(200 * time.Millisecond)
@@ -150,10 +152,10 @@ func (l *scaleLab) waitConverged(b *testing.B, timeout time.Duration) time.Durat
 			b.Fatalf("count VIPs: %v %v", err1, err2)
 		}
 		if m == len(l.vips) && bk == 0 {
-			return time.Since(start)
+			return time.Since(start), nil
 		}
 		if time.Since(start) > timeout {
-			b.Fatalf("not converged after %v: master side holds %d VIPs, backup side %d; want %d and 0", timeout, m, bk, len(l.vips))
+			return 0, fmt.Errorf("not converged after %v: master side holds %d VIPs, backup side %d; want %d and 0", timeout, m, bk, len(l.vips))
 		}
 		<-tick.C
 	}
@@ -201,12 +203,30 @@ func scaleRun(b *testing.B, l *scaleLab, daemon string) {
 		}
 	}()
 	var pids [2]int
-	for i, h := range []*nettest.Host{l.backup, l.master} {
-		pid, stop := startDaemon(b, daemon, h, l.config(h == l.master))
-		stops = append(stops, stop)
-		pids[1-i] = pid // [0] master, [1] backup
+	var conv time.Duration
+	for attempt := 1; ; attempt++ {
+		for i, h := range []*nettest.Host{l.backup, l.master} {
+			pid, stop := startDaemon(b, daemon, h, l.config(h == l.master))
+			stops = append(stops, stop)
+			pids[1-i] = pid // [0] master, [1] backup
+		}
+		var err error
+		if conv, err = l.waitConverged(b, scaleConverge); err == nil {
+			break
+		}
+		// keepalived 2.2.7 sometimes never settles with 1,000
+		// instances (the backup keeps missing the master's bursts of
+		// adverts); such a start is logged, and the pair started
+		// afresh, a few times.
+		if attempt == scaleAttempts {
+			b.Fatalf("%s: %v, in each of %d starts", daemon, err, scaleAttempts)
+		}
+		b.Logf("%s: %v; stopping both and starting again (start %d of at most %d)", daemon, err, attempt+1, scaleAttempts)
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+		stops = stops[:0]
 	}
-	conv := l.waitConverged(b, scaleConverge)
 	b.Logf("%s: 1,000 VIPs on the master side %v after start", daemon, conv.Round(time.Millisecond))
 	wait(b, scaleSettle)
 
