@@ -675,9 +675,8 @@ type recChecker struct {
 	rec *probeRec
 }
 
-func (c *recChecker) Check(ctx context.Context) check.Result {
-	now := time.Now()
-	r := c.rec
+// began notes a probe starting at now: its deviation from the period.
+func (r *probeRec) began(now time.Time) {
 	if r.on.Load() {
 		r.probes++
 		if !r.last.IsZero() {
@@ -685,13 +684,23 @@ func (c *recChecker) Check(ctx context.Context) check.Result {
 		}
 	}
 	r.last = now
-	res := c.Checker.Check(ctx)
+}
+
+// ended notes the verdict of the probe that began at start.
+func (r *probeRec) ended(start time.Time, res check.Result) {
 	if r.on.Load() {
-		r.durs = append(r.durs, time.Since(now))
+		r.durs = append(r.durs, time.Since(start))
 		if !res.OK {
 			r.failures++
 		}
 	}
+}
+
+func (c *recChecker) Check(ctx context.Context) check.Result {
+	now := time.Now()
+	c.rec.began(now)
+	res := c.Checker.Check(ctx)
+	c.rec.ended(now, res)
 	return res
 }
 
@@ -705,26 +714,14 @@ type recConnector struct {
 }
 
 func (c *recConnector) BeginConnect() check.Conn {
-	now := time.Now()
-	r := c.rec
-	if r.on.Load() {
-		r.probes++
-		if !r.last.IsZero() {
-			r.devs = append(r.devs, (now.Sub(r.last) - benchDelay).Abs())
-		}
-	}
-	r.last, c.start = now, now
+	c.start = time.Now()
+	c.rec.began(c.start)
 	return c.conn.BeginConnect()
 }
 
 func (c *recConnector) EndConnect(res check.Result) check.Result {
 	res = c.conn.EndConnect(res)
-	if r := c.rec; r.on.Load() {
-		r.durs = append(r.durs, time.Since(c.start))
-		if !res.OK {
-			r.failures++
-		}
-	}
+	c.rec.ended(c.start, res)
 	return res
 }
 
